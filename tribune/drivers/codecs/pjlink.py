@@ -17,7 +17,7 @@ from tribune.errors import (
 
 # `%` + class digit + 4-character command + `=` (replies) or ` ` (requests) + parameters.
 _REPLY = re.compile(rb"%([1-9])([0-9A-Za-z]{4})=(.*)", re.DOTALL)
-_REQUEST = re.compile(rb"%([1-9])([0-9A-Za-z]{4})[ =]")
+_REQUEST = re.compile(rb"%([1-9])([0-9A-Za-z]{4})(?:[ =\r]|$)")
 
 # Sent by the projector on its own, never as the answer to a TCP request: LKUP when its network
 # link comes up, ACKN in answer to a broadcast search (SRCH), possibly from many projectors.
