@@ -8,7 +8,7 @@ from tribune.drivers.codecs.base import Codec, Frame
 from tribune.errors import ConfigError, FrameError
 
 
-def find_first(buf: bytes, markers: Iterable[bytes]) -> tuple[int, bytes] | None:
+def _find_first(buf: bytes, markers: Iterable[bytes]) -> tuple[int, bytes] | None:
     """Earliest occurrence of any marker in `buf` as `(index, marker)`; longest wins a tie."""
     best: tuple[int, bytes] | None = None
     for marker in markers:
@@ -48,7 +48,7 @@ class LineCodec(Codec):
 
     def decode(self, buf: bytes) -> tuple[int, Frame | None]:
         """Decode one line; empty lines and bytes before a prefix are skipped as junk."""
-        end = find_first(buf, self.accept)
+        end = _find_first(buf, self.accept)
         line = buf if end is None else buf[: end[0]]
         if self.prefix:
             # The last prefix starts the frame: anything before it is noise or a truncated frame.

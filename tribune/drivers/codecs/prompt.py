@@ -57,9 +57,9 @@ class PromptCodec(Codec):
                 raise FrameError(f"no terminator within {self.max_length} bytes", len(buf))
             return 0, None
         line_end = end + len(self.terminator)
-        data = buf[:end].strip(_BLANK)
         if end > self.max_length:
             raise FrameError(f"line longer than {self.max_length} bytes", line_end)
+        data = buf[:end].strip(_BLANK)
         if data.startswith(self.events):
             # Notifications are not followed by a prompt; never wait for one.
             return line_end, Frame(data=data, raw=buf[:line_end], kind=FrameKind.EVENT)
