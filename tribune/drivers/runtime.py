@@ -1,0 +1,590 @@
+"""The device runtime: one per configured device.
+
+It owns the device's link and runs every exchange on it, one at a time with the profile's gap:
+user commands go ahead of polls, repeated set-points are coalesced, busy replies are retried after
+the profile's delay, and the poll plan backs off while the device is unreachable. It keeps the
+reported state (value, when, from where) and the device's health.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from tribune.drivers.capabilities import (
+    CompiledCapability,
+    CompiledCommand,
+    CompiledProfile,
+    Value,
+)
+from tribune.drivers.codecs import make_codec
+from tribune.drivers.codecs.base import Frame
+from tribune.drivers.link import DeviceLink
+from tribune.drivers.reconnect import Backoff
+from tribune.drivers.sessions import EscVpNetSession, PjlinkSession, Session, WakeupSession
+from tribune.drivers.transport import ConnectionState, LineSettings
+from tribune.errors import (
+    AuthenticationError,
+    DeviceBusyError,
+    DeviceError,
+    DeviceTimeoutError,
+    LinkClosedError,
+    LinkError,
+    NotSupportedError,
+    ProtocolError,
+    TribuneError,
+)
+from tribune.profiles.schema import Profile, ValueType
+
+log = logging.getLogger(__name__)
+
+
+class Source(StrEnum):
+    """Where a reading came from."""
+
+    POLL = "poll"
+    REPLY = "reply"
+    UNSOLICITED = "unsolicited"
+    SET = "set"
+
+
+class HealthStatus(StrEnum):
+    """A device's health as people see it."""
+
+    UNKNOWN = "unknown"
+    ONLINE = "online"
+    OFFLINE = "offline"
+    ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """A reported value: what, when (wall clock) and from where."""
+
+    value: Value
+    at: float
+    source: Source
+
+
+@dataclass(slots=True)
+class Health:
+    """Online/offline/error, since when, the last error and the last reply."""
+
+    status: HealthStatus = HealthStatus.UNKNOWN
+    since: float = field(default_factory=time.time)
+    last_error: str | None = None
+    last_error_at: float | None = None
+    last_reply_at: float | None = None
+    latency_ms: float | None = None
+    connection: ConnectionState = ConnectionState.DISCONNECTED
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceEvent:
+    """Something a listener may care about: a reading changed, health changed, a notification."""
+
+    device: str
+    kind: str  # "state" | "health" | "notification"
+    capability: str | None = None
+    reading: Reading | None = None
+    health: Health | None = None
+    frame: Frame | None = None
+
+
+Listener = Callable[[DeviceEvent], None]
+
+
+@dataclass(eq=False, slots=True)
+class _Job:
+    """Queued user work; the futures of coalesced callers all get its result."""
+
+    kind: str  # "get" | "set" | "action"
+    name: str
+    value: Any = None
+    params: dict[str, Any] = field(default_factory=dict)
+    futures: list[asyncio.Future[Any]] = field(default_factory=list)
+
+    @property
+    def key(self) -> tuple[str, str, str] | None:
+        """Set-points to the same capability (and output) coalesce; other jobs never do."""
+        if self.kind != "set":
+            return None
+        output = ",".join(self.value) if isinstance(self.value, dict) else ""
+        return ("set", self.name, output)
+
+
+def session_for(profile: Profile, url: str, password: str | None) -> Session:
+    """The handshake a device needs on this kind of link."""
+    if profile.codec == "pjlink":
+        return PjlinkSession(password)
+    is_tcp = url.startswith(("tcp://", "socket://"))
+    if is_tcp and profile.link.tcp_handshake == "escvpnet":
+        return EscVpNetSession(password)
+    if not is_tcp and profile.link.wakeup:
+        return WakeupSession(
+            profile.link.wakeup.encode("latin-1").decode("unicode_escape").encode("latin-1")
+        )
+    return Session()
+
+
+def line_settings(profile: Profile, overrides: Mapping[str, Any] | None = None) -> LineSettings:
+    """The profile's serial settings with a device's overrides on top."""
+    base = profile.link.serial.model_dump() if profile.link.serial else {}
+    merged = {**base, **dict(overrides or {})}
+    return LineSettings(**merged)
+
+
+class DeviceRuntime:
+    """Drives one device: its link, queue, poll plan, reported state and health."""
+
+    def __init__(
+        self,
+        device_id: str,
+        profile: Profile,
+        port: str,
+        *,
+        options: Mapping[str, str] | None = None,
+        line: Mapping[str, Any] | None = None,
+        password: str | None = None,
+        poll: bool = True,
+    ) -> None:
+        self.id = device_id
+        self.profile = profile
+        self.compiled = CompiledProfile(profile)
+        self.port = port
+        self.timing = profile.timing
+        self.options = {k: v.default for k, v in profile.options.items() if v.default is not None}
+        self.options.update(options or {})
+        self.polling = poll
+        self.state: dict[str, Reading] = {}
+        self.health = Health()
+        self._listeners: list[Listener] = []
+        self.link = DeviceLink(
+            port,
+            codec=make_codec(profile.codec, profile.codec_options),
+            settings=line_settings(profile, line),
+            session=session_for(profile, port, password),
+            on_unsolicited=self._on_unsolicited,
+            on_lost=self._on_lost,
+            handshake_timeout=max(3.0, profile.timing.reply_timeout),
+            name=device_id,
+        )
+        self._queue: deque[_Job] = deque()
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._backoff = Backoff(self.timing.reconnect_min, self.timing.reconnect_max)
+        self._next_poll: dict[str, float] = {}
+        self._last_exchange_end = 0.0
+        self._connect_error: TribuneError | None = None
+        self._transition: tuple[str, float] | None = None  # ("warming"|"cooling", until)
+        self._retry_at = 0.0  # while unreachable: when to try again
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start driving the device (returns at once; the link opens in the background)."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=f"device-{self.id}")
+
+    async def stop(self) -> None:
+        """Stop and close the link; queued commands fail with `LinkClosedError`."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.link.close()
+        self._fail_queue(LinkClosedError(f"{self.id}: stopped"))
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call `listener` on every event; returns the function that unsubscribes it."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    # --- commands ---------------------------------------------------------------------------
+
+    async def get(self, capability: str, *, output: str | None = None) -> Value:
+        """Read a capability from the device now (ahead of polls)."""
+        cap = self.compiled.capability(capability)
+        if cap.get is None:
+            raise NotSupportedError(f"{self.id}: {capability} cannot be read")
+        params = self.compiled.get_params(cap, output)
+        result: Value = await self._submit(_Job("get", capability, params=params))
+        return result
+
+    async def set(self, capability: str, value: Value) -> None:
+        """Set a capability; waits until the device acknowledges (busy is retried)."""
+        cap = self.compiled.capability(capability)
+        self.compiled.set_params(cap, value)  # validate now, so a bad value fails at the caller
+        await self._submit(_Job("set", capability, value=value))
+
+    async def action(self, name: str, params: Mapping[str, str] | None = None) -> None:
+        """Run a one-shot action (volume step, dial, camera preset)."""
+        if name not in self.compiled.actions:
+            known = ", ".join(sorted(self.compiled.actions)) or "none"
+            raise NotSupportedError(f"{self.id}: no action {name!r} (has: {known})")
+        await self._submit(_Job("action", name, params=dict(params or {})))
+
+    def _submit(self, job: _Job) -> asyncio.Future[Any]:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        key = job.key
+        if key is not None:
+            for queued in self._queue:
+                if queued.key == key:
+                    # A dragged slider: only the last value is sent; every caller hears the result.
+                    queued.value = job.value
+                    queued.futures.append(future)
+                    self._wakeup.set()
+                    return future
+        job.futures.append(future)
+        self._queue.append(job)
+        self._wakeup.set()
+        return future
+
+    # --- the worker -------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self._step()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # one broken device never takes the room down
+                log.exception("%s: unexpected error in the device runtime", self.id)
+                await asyncio.sleep(1.0)
+
+    async def _step(self) -> None:
+        if self._retry_at > time.monotonic() and not self._queue:
+            # Unreachable: wait out the backoff, unless someone asks for something meanwhile.
+            await self._wait(self._retry_at - time.monotonic())
+            return
+        if not self.link.is_open and not await self._connect():
+            return
+        if self._queue:
+            await self._run_job(self._queue.popleft())
+            return
+        due = self._due_poll()
+        if due is not None:
+            await self._poll(due)
+            return
+        await self._wait(self._seconds_to_next_poll())
+
+    async def _wait(self, seconds: float) -> None:
+        self._wakeup.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(max(0.0, seconds)):
+                await self._wakeup.wait()
+
+    def _unreachable(self, status: HealthStatus, error: str) -> None:
+        """Mark the device unreachable and schedule the next attempt by the backoff."""
+        self._set_health(status, error)
+        self._retry_at = time.monotonic() + self._backoff.next_delay()
+
+    async def _connect(self) -> bool:
+        self._set_connection(ConnectionState.CONNECTING)
+        try:
+            await self.link.open()
+        except AuthenticationError as exc:
+            self._connect_failed(exc, HealthStatus.ERROR)
+            return False
+        except (LinkError, DeviceError, ProtocolError) as exc:
+            self._connect_failed(exc, HealthStatus.OFFLINE)
+            return False
+        self._set_connection(ConnectionState.CONNECTED)
+        self._connect_error = None
+        log.info("%s: connected to %s", self.id, self.port)
+        # Re-read everything: the device may have changed while we could not see it.
+        now = time.monotonic()
+        self._next_poll = {entry.get: now for entry in self.profile.poll}
+        if not self.profile.poll:
+            self._mark_online()
+        return True
+
+    def _connect_failed(self, exc: TribuneError, status: HealthStatus) -> None:
+        self._set_connection(ConnectionState.FAILED)
+        if str(exc) != str(self._connect_error):
+            log.warning("%s: cannot connect: %s", self.id, exc)
+        self._connect_error = exc
+        self._unreachable(status, str(exc))
+        self._fail_queue(exc)
+
+    async def _run_job(self, job: _Job) -> None:
+        try:
+            result = await self._execute(job)
+        except TribuneError as exc:
+            for future in job.futures:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for future in job.futures:
+            if not future.done():
+                future.set_result(result)
+
+    async def _execute(self, job: _Job) -> Value | None:
+        if job.kind == "get":
+            cap = self.compiled.capability(job.name)
+            assert cap.get is not None
+            return await self._read(cap, job.params, Source.REPLY, user=True)
+        if job.kind == "set":
+            cap = self.compiled.capability(job.name)
+            command, params = self.compiled.set_params(cap, job.value)
+            await self._exchange(command, params, user=True)
+            self._after_set(cap, job.value)
+            return None
+        command = self.compiled.actions[job.name]
+        await self._exchange(command, job.params, user=True)
+        return None
+
+    def _after_set(self, cap: CompiledCapability, value: Value) -> None:
+        if cap.type is ValueType.POWER:
+            now = time.monotonic()
+            if value == "on" and self.timing.warmup:
+                self._transition = ("warming", now + self.timing.warmup)
+            elif value in ("off", "standby") and self.timing.cooldown:
+                self._transition = ("cooling", now + self.timing.cooldown)
+        if cap.readable and cap.type is not ValueType.ROUTE:
+            # Read back what the device now says rather than assume the set value.
+            self._next_poll[cap.name] = time.monotonic()
+        else:
+            self._record(cap.name, value, Source.SET)
+
+    async def _poll(self, capability: str) -> None:
+        every = next(e.every for e in self.profile.poll if e.get == capability)
+        self._next_poll[capability] = time.monotonic() + every
+        cap = self.compiled.capability(capability)
+        try:
+            if cap.type is ValueType.ROUTE:
+                for output in cap.spec.outputs or []:
+                    await self._read(cap, {"output": output}, Source.POLL, user=False)
+            else:
+                await self._read(cap, {}, Source.POLL, user=False)
+        except DeviceBusyError:
+            log.debug("%s: %s busy, poll skipped", self.id, capability)
+        except (DeviceError, ProtocolError) as exc:
+            log.info("%s: poll of %s failed: %s", self.id, capability, exc)
+        except (DeviceTimeoutError, LinkError):
+            pass  # health is already updated by _exchange
+
+    async def _read(
+        self, cap: CompiledCapability, params: Mapping[str, Any], source: Source, *, user: bool
+    ) -> Value:
+        assert cap.get is not None
+        frame, groups = await self._exchange(cap.get, params, user=user)
+        value = self.compiled.decode_value(cap, groups)
+        if cap.type is ValueType.ROUTE:
+            output = str(params["output"])
+            merged = dict(self._route_state())
+            merged[output] = str(value)
+            self._record(cap.name, merged, source)
+            return {output: str(value)}
+        value = self._record(cap.name, value, source)
+        if frame is not None:
+            self._update_siblings(cap, frame, source)
+        return value
+
+    def _route_state(self) -> dict[str, str]:
+        current = self.state.get("route")
+        return dict(current.value) if current and isinstance(current.value, dict) else {}
+
+    def _update_siblings(self, cap: CompiledCapability, frame: Frame, source: Source) -> None:
+        """One reply may answer several capabilities (PJLink AVMT: mute and video mute)."""
+        for other in self.compiled.capabilities.values():
+            if other is cap or other.get is None or other.get.reply is None:
+                continue
+            if cap.get is None or other.get.send.text != cap.get.send.text:
+                continue
+            groups = other.get.reply.match(frame.data)
+            if groups is None:
+                continue
+            with contextlib.suppress(ProtocolError):
+                self._record(other.name, self.compiled.decode_value(other, groups), source)
+                if other.name in self._next_poll:
+                    every = next(e.every for e in self.profile.poll if e.get == other.name)
+                    self._next_poll[other.name] = time.monotonic() + every
+
+    async def _exchange(
+        self, command: CompiledCommand, params: Mapping[str, Any], *, user: bool
+    ) -> tuple[Frame | None, dict[str, str]]:
+        """One request/reply with gap, retries on silence, busy retries and one reconnect."""
+        payload = command.render({**self.options, **params})
+        timeout = command.timeout or self.timing.reply_timeout
+        busy_deadline = time.monotonic() + self.timing.busy_max_wait
+        timeouts = 0
+        reconnected = False
+        while True:
+            await self._respect_gap()
+            started = time.monotonic()
+            try:
+                if not self.link.is_open:
+                    raise LinkClosedError(f"{self.id}: link is not open")
+                if command.reply is None:
+                    await self.link.send_only(payload)
+                    return None, {}
+                frame = await self.link.request(payload, self._acceptor(command), timeout)
+            except DeviceTimeoutError as exc:
+                self._last_exchange_end = time.monotonic()
+                timeouts += 1
+                if timeouts <= self.timing.retries:
+                    log.info(
+                        "%s: no reply, retrying (%d/%d)", self.id, timeouts, self.timing.retries
+                    )
+                    continue
+                self._unreachable(HealthStatus.OFFLINE, str(exc))
+                await self.link.close()  # reopen from scratch: a hung session, a replugged port
+                raise
+            except LinkClosedError as exc:
+                # PJLink projectors close idle connections; a replug closes the port: reopen once.
+                # A poll just ends here: the worker reconnects and judges reachability then.
+                if reconnected or not user:
+                    raise
+                reconnected = True
+                if not await self._connect():
+                    assert self._connect_error is not None
+                    raise self._connect_error from exc
+                continue
+            self._last_exchange_end = time.monotonic()
+            error = self.compiled.error_in(frame)
+            if isinstance(error, DeviceBusyError):
+                self._mark_online(started)
+                if not user or time.monotonic() + self.timing.busy_retry_delay > busy_deadline:
+                    raise error
+                log.info(
+                    "%s: busy (%s), retrying in %g s", self.id, error, self.timing.busy_retry_delay
+                )
+                await asyncio.sleep(self.timing.busy_retry_delay)
+                continue
+            if isinstance(error, AuthenticationError):
+                self._set_health(HealthStatus.ERROR, str(error))
+                raise error
+            self._mark_online(started)
+            if error is not None:
+                self._note_error(str(error))
+                raise error
+            assert command.reply is not None
+            groups = command.reply.match(frame.data)
+            if groups is None:
+                raise ProtocolError(f"{self.id}: unexpected reply {frame.raw!r}")
+            return frame, groups
+
+    def _acceptor(self, command: CompiledCommand) -> Callable[[Frame], bool]:
+        reply = command.reply
+        assert reply is not None
+
+        def accept(frame: Frame) -> bool:
+            return self.compiled.error_in(frame) is not None or reply.match(frame.data) is not None
+
+        return accept
+
+    async def _respect_gap(self) -> None:
+        wait = self._last_exchange_end + self.timing.gap - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+    # --- polls ------------------------------------------------------------------------------
+
+    def _due_poll(self) -> str | None:
+        if not self.polling or not self._next_poll:
+            return None
+        name, due = min(self._next_poll.items(), key=lambda item: item[1])
+        return name if due <= time.monotonic() else None
+
+    def _seconds_to_next_poll(self) -> float:
+        if not self.polling or not self._next_poll:
+            return 3600.0
+        return max(0.0, min(self._next_poll.values()) - time.monotonic())
+
+    # --- state and health -------------------------------------------------------------------
+
+    def _record(self, capability: str, value: Value, source: Source) -> Value:
+        value = self._apply_transition(capability, value)
+        previous = self.state.get(capability)
+        reading = Reading(value, time.time(), source)
+        self.state[capability] = reading
+        if previous is None or previous.value != value:
+            log.info("%s: %s = %s (%s)", self.id, capability, value, source)
+            self._emit(DeviceEvent(self.id, "state", capability=capability, reading=reading))
+        return value
+
+    def _apply_transition(self, capability: str, value: Value) -> Value:
+        """A projector that says "off" right after "on" is warming up, not off (and vice versa)."""
+        if capability != "power" or self._transition is None:
+            return value
+        phase, until = self._transition
+        if time.monotonic() > until or value in ("warming", "cooling"):
+            self._transition = None if time.monotonic() > until else self._transition
+            return value
+        if phase == "warming" and value in ("off", "standby"):
+            return "warming"
+        if phase == "cooling" and value == "on":
+            return "cooling"
+        self._transition = None
+        return value
+
+    def _on_unsolicited(self, frame: Frame) -> None:
+        for cap in self.compiled.capabilities.values():
+            if cap.get is None or cap.get.reply is None or cap.type is ValueType.ROUTE:
+                continue
+            if self.compiled.error_in(frame) is not None:
+                break
+            groups = cap.get.reply.match(frame.data)
+            if groups is None:
+                continue
+            try:
+                self._record(cap.name, self.compiled.decode_value(cap, groups), Source.UNSOLICITED)
+            except ProtocolError:
+                continue
+        self._emit(DeviceEvent(self.id, "notification", frame=frame))
+
+    def _on_lost(self, exc: Exception) -> None:
+        log.info("%s: link lost: %s", self.id, exc)
+        self._set_connection(ConnectionState.DISCONNECTED)
+        self._wakeup.set()
+
+    def _mark_online(self, started: float | None = None) -> None:
+        now = time.time()
+        self.health.last_reply_at = now
+        if started is not None:
+            self.health.latency_ms = round((time.monotonic() - started) * 1000, 2)
+        if self.health.status is not HealthStatus.ONLINE:
+            self._backoff.reset()
+            self._retry_at = 0.0
+            self._set_health(HealthStatus.ONLINE, None)
+
+    def _note_error(self, message: str) -> None:
+        self.health.last_error = message
+        self.health.last_error_at = time.time()
+
+    def _set_health(self, status: HealthStatus, error: str | None) -> None:
+        if error is not None:
+            self._note_error(error)
+        if status is self.health.status:
+            return
+        self.health.status = status
+        self.health.since = time.time()
+        level = logging.INFO if status is HealthStatus.ONLINE else logging.WARNING
+        log.log(level, "%s: %s%s", self.id, status, f" ({error})" if error else "")
+        self._emit(DeviceEvent(self.id, "health", health=self.health))
+
+    def _set_connection(self, state: ConnectionState) -> None:
+        self.health.connection = state
+
+    def _emit(self, event: DeviceEvent) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception:
+                log.exception("%s: listener failed", self.id)
+
+    def _fail_queue(self, exc: Exception) -> None:
+        while self._queue:
+            job = self._queue.popleft()
+            for future in job.futures:
+                if not future.done():
+                    future.set_exception(exc)
