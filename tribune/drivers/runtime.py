@@ -439,6 +439,10 @@ class DeviceRuntime:
                 self._unreachable(HealthStatus.OFFLINE, str(exc))
                 await self.link.close()  # reopen from scratch: a hung session, a replugged port
                 raise
+            except AuthenticationError as exc:
+                self._unreachable(HealthStatus.ERROR, str(exc))
+                await self.link.close()
+                raise
             except LinkClosedError as exc:
                 # PJLink projectors close idle connections; a replug closes the port: reopen once.
                 # A poll just ends here: the worker reconnects and judges reachability then.
