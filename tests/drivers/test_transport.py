@@ -90,9 +90,13 @@ async def test_pty_vanishing_is_reported(pty_pair: tuple[int, str]) -> None:
     transport = open_transport(path)
     await transport.open()
     os.close(master)
-    with pytest.raises(LinkClosedError):
+
+    async def drain() -> None:
         while True:
             await asyncio.wait_for(transport.read(), 2)
+
+    with pytest.raises(LinkClosedError):
+        await drain()
     await transport.close()
 
 
