@@ -101,8 +101,8 @@ class PjlinkSimulator(Simulator[PjlinkState]):
         return PjlinkState()
 
     def open_session(self, link: Link, *, network: bool) -> Session:
-        """A PJLink connection (greeting, auth, idle timeout)."""
-        return PjlinkSession(self, link)
+        """A PJLink connection (greeting, auth; idle timeout on TCP)."""
+        return PjlinkSession(self, link, idle_timeout=network)
 
     async def start(self) -> None:
         """Class 2 announces itself with `%2LKUP` when it comes up."""
@@ -303,8 +303,9 @@ class PjlinkSession(LineSession):
 
     sim: PjlinkSimulator
 
-    def __init__(self, sim: PjlinkSimulator, link: Link) -> None:
+    def __init__(self, sim: PjlinkSimulator, link: Link, *, idle_timeout: bool = True) -> None:
         super().__init__(sim, link)
+        self.idle_timeout = idle_timeout
         self.random = secrets.token_hex(4)
         self.authenticated = sim.password is None
         self._idle: asyncio.TimerHandle | None = None
@@ -362,6 +363,8 @@ class PjlinkSession(LineSession):
         return f"%{cls or 1}{command}=ERR3\r".encode()
 
     def _arm_idle(self) -> None:
+        if not self.idle_timeout:
+            return
         if self._idle is not None:
             self._idle.cancel()
         loop = asyncio.get_running_loop()
