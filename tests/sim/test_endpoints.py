@@ -44,8 +44,9 @@ async def test_unplug_and_replug_through_symlink(tmp_path: Path) -> None:
         assert await port.read_until(b":") == b"PWR=04\r:"
         sim.unplug()
         assert not link.exists()
+        assert os.read(port.fd, 100) == b""  # hung up: end of file ...
         with pytest.raises(OSError):
-            os.read(port.fd, 100)  # EIO: the device is gone
+            os.write(port.fd, b"PWR?\r")  # ... and EIO on write
         port.close()
         second = sim.replug()
         assert os.readlink(link) == second
