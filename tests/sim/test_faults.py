@@ -31,13 +31,13 @@ async def test_garbage_keeps_length_and_terminator(pjlink: RunningSimulator) -> 
     await client.send(b"%1POWR ?\r")
     reply = await client.read_exactly(len(b"%1POWR=0\r"))
     assert reply[-1:] == b"\r"
-    assert await (await _ask(client, b"%1POWR ?\r")) == b"%1POWR=0\r"
+    assert await ask(client, b"%1POWR ?\r") == b"%1POWR=0\r"
     await client.close()
 
 
-async def _ask(client: TcpClient, request: bytes) -> asyncio.Future[bytes]:
+async def ask(client: TcpClient, request: bytes) -> bytes:
     await client.send(request)
-    return asyncio.ensure_future(client.read_until(b"\r"))
+    return await client.read_until(b"\r")
 
 
 async def test_delay_keeps_order(pjlink: RunningSimulator) -> None:
@@ -54,22 +54,22 @@ async def test_delay_keeps_order(pjlink: RunningSimulator) -> None:
 async def test_hang_up_on_tcp(pjlink: RunningSimulator) -> None:
     client = await connect(pjlink)
     pjlink.faults.hang_up_after = 2
-    assert await (await _ask(client, b"%1POWR ?\r")) == b"%1POWR=0\r"
+    assert await ask(client, b"%1POWR ?\r") == b"%1POWR=0\r"
     await client.send(b"%1POWR ?\r")
     assert await client.closed_by_peer()
     await client.close()
     client = await connect(pjlink)  # the device still accepts new connections
-    assert await (await _ask(client, b"%1POWR ?\r")) == b"%1POWR=0\r"
+    assert await ask(client, b"%1POWR ?\r") == b"%1POWR=0\r"
     await client.close()
 
 
 async def test_busy_until_cleared(pjlink: RunningSimulator) -> None:
     client = await connect(pjlink)
     pjlink.faults.busy = True
-    assert await (await _ask(client, b"%1POWR 1\r")) == b"%1POWR=ERR3\r"
-    assert await (await _ask(client, b"%1NAME ?\r")) == b"%1NAME=ERR3\r"
+    assert await ask(client, b"%1POWR 1\r") == b"%1POWR=ERR3\r"
+    assert await ask(client, b"%1NAME ?\r") == b"%1NAME=ERR3\r"
     pjlink.faults.clear()
-    assert await (await _ask(client, b"%1NAME ?\r")) == b"%1NAME=ROOM-101\r"
+    assert await ask(client, b"%1NAME ?\r") == b"%1NAME=ROOM-101\r"
     await client.close()
 
 
@@ -88,7 +88,7 @@ async def test_busy_replies_of_binary_protocols() -> None:
         await client.close()
 
 
-async def test_hang_up_on_pty_unplugs_it(tmp_path: object) -> None:
+async def test_hang_up_on_pty_unplugs_it() -> None:
     async with start_simulator("epson-escvp21", pty=True) as sim:
         port = PtyClient(sim.path)
         try:
