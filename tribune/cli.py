@@ -351,8 +351,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def setup_logging(verbosity: int) -> None:
-    """Log to stderr: warnings by default, -v info, -vv debug."""
-    level = logging.WARNING - 10 * min(verbosity, 2)
+    """Log to stderr: errors only by default (the command says what failed), -v info, -vv debug."""
+    level = {0: logging.ERROR, 1: logging.INFO}.get(verbosity, logging.DEBUG)
     logging.basicConfig(
         level=level,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",

@@ -95,7 +95,7 @@ async def test_wrong_password_is_an_authentication_error(
         with pytest.raises(AuthenticationError):
             await rt.get("power")
         assert rt.health.status is HealthStatus.ERROR
-        assert "authentication" in (rt.health.last_error or "").lower()
+        assert "password" in (rt.health.last_error or "").lower()
     finally:
         await rt.stop()
 

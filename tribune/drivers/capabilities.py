@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from tribune.drivers.codecs.base import Frame
 from tribune.errors import (
@@ -35,11 +35,12 @@ class CompiledCommand:
     send: SendTemplate
     reply: ReplyPattern | None
     timeout: float | None
+    byteorder: Literal["big", "little"] = "big"
 
     def render(self, params: Mapping[str, str | int]) -> bytes:
         """The request payload; a missing parameter is a `NotSupportedError`."""
         try:
-            return self.send.render(params)
+            return self.send.render(params, byteorder=self.byteorder)
         except KeyError as exc:
             raise NotSupportedError(f"missing parameter {exc.args[0]!r}") from None
         except (ValueError, OverflowError) as exc:
@@ -95,9 +96,12 @@ class CompiledProfile:
                 name=name,
                 type=profile.value_type(name),
                 spec=spec,
-                get=self._command(spec.get),
-                set=self._command(spec.set),
-                set_each={k: self._command_required(c) for k, c in (spec.set_each or {}).items()},
+                get=self._command(spec.get, spec.byteorder),
+                set=self._command(spec.set, spec.byteorder),
+                set_each={
+                    k: self._command_required(c, spec.byteorder)
+                    for k, c in (spec.set_each or {}).items()
+                },
             )
         self.actions = {
             name: CompiledCommand(
@@ -112,14 +116,17 @@ class CompiledProfile:
             for e in profile.errors
         ]
 
-    def _command(self, command: Command | None) -> CompiledCommand | None:
-        return None if command is None else self._command_required(command)
+    def _command(
+        self, command: Command | None, byteorder: Literal["big", "little"]
+    ) -> CompiledCommand | None:
+        return None if command is None else self._command_required(command, byteorder)
 
-    def _command_required(self, command: Command) -> CompiledCommand:
+    def _command_required(
+        self, command: Command, byteorder: Literal["big", "little"] = "big"
+    ) -> CompiledCommand:
         reply = None if command.reply is None else compile_reply(command.reply, binary=self.binary)
-        return CompiledCommand(
-            compile_send(command.send, binary=self.binary), reply, command.timeout
-        )
+        send = compile_send(command.send, binary=self.binary)
+        return CompiledCommand(send, reply, command.timeout, byteorder)
 
     def capability(self, name: str) -> CompiledCapability:
         """A capability by name; `NotSupportedError` if the profile lacks it."""
@@ -251,7 +258,10 @@ class CompiledProfile:
                 raise ProtocolError(f"{cap.name}: unknown value {wire!r} from the device")
         if cap.type in (ValueType.LEVEL, ValueType.INT):
             try:
-                number = int(wire, 16) if self.binary else int(wire.strip())
+                if self.binary:
+                    number = int.from_bytes(bytes.fromhex(wire), cap.spec.byteorder)
+                else:
+                    number = int(wire.strip(), cap.spec.base)
             except ValueError:
                 raise ProtocolError(f"{cap.name}: {wire!r} is not a number") from None
             if cap.type is ValueType.LEVEL:

@@ -154,7 +154,9 @@ class DeviceLink:
     def _dispatch(self, frame: Frame) -> None:
         pending = self._pending
         if frame.kind is FrameKind.AUTH_ERROR:
-            self._fail_pending(AuthenticationError(f"{self.name}: authentication failed"))
+            self._fail_pending(
+                AuthenticationError(f"{self.name}: the device refused the password", code="ERRA")
+            )
             return
         if pending is not None and not pending[2].done():
             payload, accept, future = pending

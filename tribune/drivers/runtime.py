@@ -459,6 +459,12 @@ class DeviceRuntime:
                 self._mark_online(started)
                 if not user or time.monotonic() + self.timing.busy_retry_delay > busy_deadline:
                     raise error
+                resting = await self._resting_power(command)
+                if resting is not None:
+                    # Waiting will not help: a projector in standby stays "unavailable".
+                    raise DeviceBusyError(
+                        f"{error}; the device is {resting}: turn it on first", code=error.code
+                    )
                 log.info(
                     "%s: busy (%s), retrying in %g s", self.id, error, self.timing.busy_retry_delay
                 )
@@ -476,6 +482,17 @@ class DeviceRuntime:
             if groups is None:
                 raise ProtocolError(f"{self.id}: unexpected reply {frame.raw!r}")
             return frame, groups
+
+    async def _resting_power(self, command: CompiledCommand) -> str | None:
+        """The power state if the device is off or in standby (so busy will not pass)."""
+        cap = self.compiled.capabilities.get("power")
+        if cap is None or cap.get is None or command in (cap.get, cap.set, *cap.set_each.values()):
+            return None
+        try:
+            value = await self._read(cap, {}, Source.REPLY, user=False)
+        except TribuneError:
+            return None
+        return str(value) if value in ("off", "standby") else None
 
     def _acceptor(self, command: CompiledCommand) -> Callable[[Frame], bool]:
         reply = command.reply

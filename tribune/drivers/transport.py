@@ -162,6 +162,8 @@ class TcpTransport(_AsyncioTransport):
                 )
         except TimeoutError as exc:
             raise LinkError(f"{self.url}: no answer to connect") from exc
+        except ConnectionRefusedError as exc:
+            raise LinkError(f"{self.url}: connection refused (is the device on?)") from exc
         except OSError as exc:
             raise LinkError(f"{self.url}: {exc.strerror or exc}") from exc
         assert isinstance(transport, asyncio.Transport)
@@ -194,6 +196,8 @@ class SerialTransport(_AsyncioTransport):
             transport, protocol = await serial_asyncio_fast.create_serial_connection(
                 loop, lambda: _QueueProtocol(self._queue), self.url, **self._serial_kwargs()
             )
+        except ConnectionRefusedError as exc:
+            raise LinkError(f"{self.url}: connection refused (is the device on?)") from exc
         except (serial.SerialException, OSError, ValueError) as exc:
             raise LinkError(f"{self.url}: {exc}") from exc
         assert isinstance(protocol, _QueueProtocol)

@@ -15,8 +15,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 PROFILE_ID = r"^[a-z0-9][a-z0-9-]{0,63}$"
 CAPABILITY_NAME = r"^[a-z][a-z0-9_]{0,31}$"
-HEX_TOKEN = re.compile(r"^(?:[0-9A-Fa-f]{2}|\?\?|\*|\{[a-z_][a-z0-9_]*(?::[1-8])?\})$")
-TEMPLATE_FIELD = re.compile(r"\{([a-z_][a-z0-9_]*)(?::[0-9]+)?\}")
 
 
 class Strict(BaseModel):
@@ -152,8 +150,11 @@ class Capability(Strict):
     values: dict[str, str] | None = None
     # Device units of a level: semantic 0..100 maps linearly onto this range.
     range: tuple[int, int] | None = None
-    # Value format for numbers in text commands, e.g. "{:03d}".
+    # Value format for numbers in text commands, e.g. "{:03d}" or "{:02x}".
     format: str | None = None
+    # Base of numbers in text replies (LG writes hex) and byte order of numbers in binary replies.
+    base: Literal[10, 16] = 10
+    byteorder: Literal["big", "little"] = "big"
     # Parameters a route or a set may take besides `value` (switcher `output`).
     outputs: list[str] | None = None
     description: str | None = None

@@ -3,7 +3,8 @@
 Text codecs: `send` is a format string (`"%1POWR {value}"`), `reply` a regular expression matched
 at the start of the reply text. Binary codec: both are hex byte templates, space separated:
 `AA`, `??` (any byte, replies only), `*` (any bytes to the end, replies only) and `{name}` or
-`{name:N}` (N bytes, big-endian; default 1).
+`{name:N}` (N bytes, big-endian; default 1; up to 99) or `{name:*}` (any number of bytes,
+replies only).
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal
 
-_FIELD = re.compile(r"\{([a-z_][a-z0-9_]*)(?::([1-8]))?\}")
+_FIELD = re.compile(r"\{([a-z_][a-z0-9_]*)(?::([1-9][0-9]?|\*))?\}")
 _HEX = re.compile(r"^[0-9A-Fa-f]{2}$")
 
 
@@ -28,8 +30,13 @@ class SendTemplate:
         """Names of the parameters the template takes."""
         return frozenset(m.group(1) for m in _FIELD.finditer(self.text))
 
-    def render(self, params: Mapping[str, str | int]) -> bytes:
-        """The payload for `params`; a missing parameter raises `KeyError`."""
+    def render(
+        self, params: Mapping[str, str | int], *, byteorder: Literal["big", "little"] = "big"
+    ) -> bytes:
+        """The payload for `params`; a missing parameter raises `KeyError`.
+
+        Hex strings are bytes as written; numbers are laid out in `byteorder`.
+        """
         if not self.binary:
             return _FIELD.sub(lambda m: str(params[m.group(1)]), self.text).encode("latin-1")
         out = bytearray()
@@ -38,10 +45,14 @@ class SendTemplate:
             if field is None:
                 out.append(int(token, 16))
                 continue
+            if field.group(2) == "*":
+                raise ValueError(f"{token}: variable width is for replies only")
             width = int(field.group(2) or 1)
             value = params[field.group(1)]
-            number = int(value, 16) if isinstance(value, str) else value
-            out += number.to_bytes(width, "big")
+            if isinstance(value, str):
+                out += int(value, 16).to_bytes(width, "big")
+            else:
+                out += value.to_bytes(width, byteorder)
         return bytes(out)
 
 
@@ -95,8 +106,12 @@ def compile_reply(text: str, *, binary: bool) -> ReplyPattern:
         elif token == "*":  # noqa: S105
             parts.append(b".*")
         elif field is not None:
-            width = int(field.group(2) or 1)
-            parts.append(b"(?P<" + field.group(1).encode() + b">.{" + str(width).encode() + b"})")
+            name = field.group(1).encode()
+            if field.group(2) == "*":
+                parts.append(b"(?P<" + name + b">.*)")
+            else:
+                width = field.group(2) or "1"
+                parts.append(b"(?P<" + name + b">.{" + width.encode() + b"})")
         else:
             raise ValueError(f"bad hex token {token!r} (want `AA`, `??`, `*` or `{{name}}`)")
     return ReplyPattern(re.compile(b"".join(parts) + b"\\Z", re.DOTALL), binary=True)
