@@ -144,8 +144,9 @@ async def test_profile_list_and_show() -> None:
     assert {"pjlink", "pjlink-class2"} <= ids
     code, out, _ = await tribune("profile", "show", "pjlink")
     assert code == 0
-    assert "power" in out and "PJLink" in out
-    code, _, err = await tribune("profile", "show", "no-such-profile")
+    assert "power" in out
+    assert "PJLink" in out
+    code, _, _err = await tribune("profile", "show", "no-such-profile")
     assert code == 2
 
 
