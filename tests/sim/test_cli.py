@@ -8,7 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
-from sim_clients import PtyClient, TcpClient
+from tests.sim.sim_clients import PtyClient, TcpClient
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 import serial
-from sim_clients import PtyClient, TcpClient
 
+from tests.sim.sim_clients import PtyClient, TcpClient
 from tribune.sim import SIMULATORS, start_simulator
 
 

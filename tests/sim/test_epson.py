@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from sim_clients import PtyClient, TcpClient
-
+from tests.sim.sim_clients import PtyClient, TcpClient
 from tribune.sim import Power, start_simulator
 
 HELLO = b"ESC/VP.net\x10\x03\x00\x00\x00\x00"

@@ -6,8 +6,8 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from sim_clients import PtyClient, TcpClient
 
+from tests.sim.sim_clients import PtyClient, TcpClient
 from tribune.sim import RunningSimulator, start_simulator
 from tribune.sim.extron import ExtronSimulator
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from sim_clients import PtyClient, TcpClient
-
+from tests.sim.sim_clients import PtyClient, TcpClient
 from tribune.sim import RunningSimulator, start_simulator
 
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from sim_clients import PtyClient, TcpClient
-
+from tests.sim.sim_clients import PtyClient, TcpClient
 from tribune.sim import start_simulator
 from tribune.sim.kramer import KramerSimulator
 

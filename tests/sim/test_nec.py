@@ -6,8 +6,8 @@ import asyncio
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-from sim_clients import PtyClient
 
+from tests.sim.sim_clients import PtyClient
 from tribune.sim import Power, RunningSimulator, start_simulator
 
 POWER_ON = bytes.fromhex("02 00 00 00 00 02")

@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 
-from sim_clients import TcpClient
-
+from tests.sim.sim_clients import TcpClient
 from tribune.sim import Power, RunningSimulator, start_simulator
 
 

@@ -6,8 +6,8 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from sim_clients import TcpClient
 
+from tests.sim.sim_clients import TcpClient
 from tribune.sim import Power, RunningSimulator, start_simulator
 
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from sim_clients import PtyClient
-
+from tests.sim.sim_clients import PtyClient
 from tribune.sim import start_simulator
 
 
