@@ -1,4 +1,4 @@
-"""Hostile links: bytes one at a time, notifications mid-request, an adapter pulled and replugged."""
+"""Hostile links: bytes one at a time, notifications mid-request, adapters pulled and replugged."""
 
 from __future__ import annotations
 
