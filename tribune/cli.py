@@ -267,6 +267,15 @@ async def _send(args: argparse.Namespace) -> int:
     return await _with_device(args, work)
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Run the demo room."""
+    from tribune.demo import run_demo
+
+    if args.verbose == 0:
+        logging.getLogger("tribune").setLevel(logging.WARNING)
+    return asyncio.run(run_demo(args.host, args.port, args.speed))
+
+
 def _add_device_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", required=True, help="profile id or path to a profile file")
     p.add_argument(
@@ -343,6 +352,12 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("capability")
     send.add_argument("value", help="on/off, a number, a source name, or INPUT>OUTPUT for route")
     send.set_defaults(handler=_run(_send))
+
+    demo = sub.add_parser("demo", help="run a room of simulated devices with a status page")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8080)
+    demo.add_argument("--speed", type=float, default=5.0, help="simulator time factor")
+    demo.set_defaults(handler=cmd_demo)
 
     from tribune.sim.cli import add_sim_parser
 
