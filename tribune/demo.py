@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Iterator
 from dataclasses import asdict
 from importlib import resources
 from typing import Any
@@ -63,10 +64,24 @@ def build_app(runtimes: list[DeviceRuntime]) -> Any:
     return app
 
 
+def _quiet_server_class() -> Any:
+    import uvicorn
+
+    class QuietServer(uvicorn.Server):
+        """uvicorn without its own signal handlers: the demo handles SIGINT/SIGTERM itself."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    return QuietServer
+
+
 async def run_demo(host: str = "127.0.0.1", port: int = 8080, speed: float = 5.0) -> int:
     """Run the demo room until SIGINT/SIGTERM."""
     import uvicorn
 
+    server_class = _quiet_server_class()
     loader = ProfileLoader()
     sims: list[RunningSimulator] = []
     runtimes: list[DeviceRuntime] = []
@@ -96,8 +111,7 @@ async def run_demo(host: str = "127.0.0.1", port: int = 8080, speed: float = 5.0
         config = uvicorn.Config(
             build_app(runtimes), host=host, port=port, log_level="warning", lifespan="off"
         )
-        server = uvicorn.Server(config)
-        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        server = server_class(config)
         serving = asyncio.create_task(server.serve())
         log.warning("demo: status page on http://%s:%d (Ctrl-C stops)", host, port)
         waiter = asyncio.create_task(stop.wait())
