@@ -191,6 +191,19 @@ def cmd_profile_show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_profile_table(args: argparse.Namespace) -> int:
+    """Print the supported-devices table, or write it into README.md."""
+    from tribune.profiles.table import supported_devices_table, update_readme
+
+    table = supported_devices_table(_loader(args))
+    if args.write:
+        changed = update_readme(Path(args.write), table)
+        sys.stdout.write(f"{args.write}: {'updated' if changed else 'up to date'}\n")
+    else:
+        sys.stdout.write(table)
+    return EXIT_OK
+
+
 # --- query / send ------------------------------------------------------------------------------
 
 
@@ -328,6 +341,11 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--json", action="store_true")
     _add_profile_dirs(show)
     show.set_defaults(handler=cmd_profile_show)
+
+    table = psub.add_parser("table", help="the supported-devices table (Markdown)")
+    table.add_argument("--write", metavar="README", help="update the table in this file")
+    _add_profile_dirs(table)
+    table.set_defaults(handler=cmd_profile_table)
 
     query = sub.add_parser(
         "query",
