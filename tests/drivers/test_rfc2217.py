@@ -12,6 +12,7 @@ import socket
 import threading
 import tty
 from collections.abc import Iterator
+from typing import Any, cast
 
 import pytest
 import serial
@@ -60,7 +61,8 @@ def _bridge(listener: socket.socket, slave_path: str, stop: threading.Event) -> 
     conn, _ = listener.accept()
     conn.settimeout(0.05)
     port = _PtySerial(slave_path, timeout=0.05)
-    manager = serial.rfc2217.PortManager(port, _Connection(conn))
+    # The stubs type both arguments as rfc2217.Serial; PortManager only needs these methods.
+    manager = serial.rfc2217.PortManager(cast(Any, port), cast(Any, _Connection(conn)))
 
     def serial_to_network() -> None:
         while not stop.is_set():
