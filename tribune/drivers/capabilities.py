@@ -270,6 +270,8 @@ class CompiledProfile:
                 number = min(100, max(0, number))
             return number
         if cap.type is ValueType.TEXT and self.binary:
+            if cap.spec.base == 16:
+                return wire  # bit fields (NEC error status): the bytes as hex, not as text
             return bytes.fromhex(wire).rstrip(b"\x00").decode("latin-1").strip()
         return wire.strip()
 

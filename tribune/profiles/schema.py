@@ -152,7 +152,8 @@ class Capability(Strict):
     range: tuple[int, int] | None = None
     # Value format for numbers in text commands, e.g. "{:03d}" or "{:02x}".
     format: str | None = None
-    # Base of numbers in text replies (LG writes hex) and byte order of numbers in binary replies.
+    # Base of numbers in text replies (LG writes hex) and byte order of numbers in binary replies;
+    # a binary `text` capture with base 16 reads as hex digits (bit fields), not as characters.
     base: Literal[10, 16] = 10
     byteorder: Literal["big", "little"] = "big"
     # Parameters a route or a set may take besides `value` (switcher `output`).
