@@ -85,10 +85,15 @@ def test_registry_ids_and_defaults() -> None:
         "kramer-p3000",
         "smart-board",
         "samsung-mdc",
+        "sony-projector",
+        "panasonic-projector",
+        "lg-display",
+        "cisco-roomos",
     }
     assert SIMULATORS["pjlink"].tcp_port == 4352
     assert SIMULATORS["nec-projector"].serial.baud == 38400
     assert str(SIMULATORS["smart-board"].serial) == "19200 8N1"
+    assert str(SIMULATORS["sony-projector"].serial) == "38400 8E1"
 
 
 async def test_start_rejects_bad_arguments() -> None:
