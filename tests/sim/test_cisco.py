@@ -42,7 +42,13 @@ async def test_dial_rings_then_connects_and_hangs_up(codec: RunningSimulator) ->
     assert await ask(client, b"xstatus call 1 status\r\n") == (
         b"*s Call 1 Status: Connecting\r\n" + OK
     )
+    assert await ask(client, b"xStatus SystemUnit State NumberOfActiveCalls\r\n") == (
+        b"*s SystemUnit State NumberOfActiveCalls: 0\r\n" + OK
+    )
     await asyncio.sleep(0.35)  # 3 s ringing at speed 10
+    assert await ask(client, b"xStatus SystemUnit State NumberOfActiveCalls\r\n") == (
+        b"*s SystemUnit State NumberOfActiveCalls: 1\r\n" + OK
+    )
     status = await ask(client, b"xStatus Call\r\n")
     assert b"*s Call 1 Status: Connected\r\n" in status
     assert b'*s Call 1 RemoteNumber: "room42@example.com"\r\n' in status
@@ -68,6 +74,10 @@ async def test_mute_preset_and_system_unit_over_serial(codec: RunningSimulator) 
         assert await ask(port, b"xCommand Audio Microphones Unmute\r") == (
             b"*r MicrophonesUnmuteResult (status=OK): \r\n" + OK
         )
+        assert await ask(port, b"xCommand Audio Volume Set Level: 70\r") == (
+            b"*r AudioVolumeSetResult (status=OK): \r\n" + OK
+        )
+        assert await ask(port, b"xStatus Audio Volume\r") == b"*s Audio Volume: 70\r\n" + OK
         assert await ask(port, b"xCommand Camera Preset Activate PresetId: 2\r") == (
             b"*r PresetActivateResult (status=OK): \r\n" + OK
         )

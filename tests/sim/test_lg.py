@@ -29,7 +29,8 @@ async def test_power_standby_boot_and_settings(lg: RunningSimulator) -> None:
     assert await ask(client, b"ka 01 ff\r") == b"a 01 OK00x"
     assert await ask(client, b"kf 01 1e\r") == b"f 01 NG01x"  # standby: power only
     assert await ask(client, b"ka 01 01\r") == b"a 01 OK01x"
-    assert await ask(client, b"ka 01 ff\r") == b"a 01 NG03x"  # booting: wait more time
+    assert await ask(client, b"ka 01 ff\r") == b"a 01 OK01x"  # booting: reports on
+    assert await ask(client, b"xb 01 ff\r") == b"b 01 NG03x"  # wait more time
     await asyncio.sleep(lg.sim.power.remaining + 0.05)
     assert await ask(client, b"ka 01 ff\r") == b"a 01 OK01x"
     assert await ask(client, b"xb 01 91\r") == b"b 01 OK91x"
@@ -54,6 +55,7 @@ async def test_errors_set_ids_and_split_bytes(lg: RunningSimulator) -> None:
         assert await ask(port, b"xb 01 33\r") == b"b 01 NG01x"  # no such input
         assert await ask(port, b"zz 01 ff\r") == b"z 01 NG01x"
         assert await ask(port, b"ka 00 ff\r") == b"a 01 OK01x"  # 00: all sets
+        assert await ask(port, b"fy 01 ff\r") == b"y 01 OK105KRAB12345x"
         await port.send(b"ka 02 ff\r")  # another set
         assert await port.read_nothing() == b""
         await port.send_slowly(b"kd 01 ff\r")

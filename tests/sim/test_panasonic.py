@@ -51,6 +51,11 @@ async def test_shutter_lamp_errors_and_addressing(panasonic: RunningSimulator) -
     assert await ask(client, b"\x02ADZZ;QSH\x03") == b"\x021\x03"
     assert await ask(client, b"\x02ADZZ;Q$L\x03") == b"\x021234\x03"
     assert await ask(client, b"\x02ADZZ;Q$L:1\x03") == b"\x021234\x03"
+    assert await ask(client, b"\x02ADZZ;Q$S\x03") == b"\x022\x03"  # lamp on
+    assert await ask(client, b"\x02ADZZ;OFZ:1\x03") == b"\x02OFZ:1\x03"
+    assert await ask(client, b"\x02ADZZ;QFZ\x03") == b"\x021\x03"
+    assert await ask(client, b"\x02ADZZ;AVL:040\x03") == b"\x02AVL:040\x03"
+    assert await ask(client, b"\x02ADZZ;QAV\x03") == b"\x02040\x03"
     assert await ask(client, b"\x02ADZZ;IIS:XYZ\x03") == b"\x02ER402\x03"
     assert await ask(client, b"\x02ADZZ;OSH:7\x03") == b"\x02ER402\x03"
     assert await ask(client, b"\x02ADZZ;ZZZ\x03") == b"\x02ER401\x03"

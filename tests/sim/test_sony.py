@@ -78,6 +78,7 @@ async def test_input_muting_lamp_and_naks(sony: RunningSimulator, port: PtyClien
     assert await ask(port, "a9 00 30 00 00 01 31 9a") == ACK  # picture muting on
     assert await ask(port, "a9 00 30 01 00 00 31 9a") == "a9 00 30 02 00 01 33 9a"
     assert await ask(port, "a9 01 13 01 00 00 13 9a") == "a9 01 13 02 03 e8 fb 9a"  # 1000 h
+    assert await ask(port, "a9 01 1d 01 00 00 1d 9a") == "a9 01 1d 02 01 03 1f 9a"  # 1.03
     assert await ask(port, "a9 00 01 00 00 09 09 9a") == "a9 01 06 03 00 00 07 9a"  # range
     assert await ask(port, "a9 00 99 00 00 00 99 9a") == "a9 01 01 03 00 00 03 9a"  # undefined
     assert await ask(port, "a9 00 01 05 00 00 05 9a") == "a9 01 05 03 00 00 07 9a"  # select

@@ -12,8 +12,10 @@ and SX80 guides for the terminal output format):
 - `xCommand Dial Number: "…"` answers `CallId` and `ConferenceId`; the call is `Dialling`,
   then `Connecting` while the far end rings, then `Connected`; `xCommand Call Disconnect
   [CallId: n]`, `xCommand Audio Microphones Mute|Unmute`, `xCommand Camera Preset Activate
-  PresetId: n`; `xStatus Call`, `xStatus Audio Microphones Mute`, `xStatus SystemUnit
-  ProductId | Software Version | Hardware Module SerialNumber`;
+  PresetId: n`, `xCommand Audio Volume Set Level: n`; `xStatus Call`, `xStatus Audio
+  Microphones Mute`, `xStatus Audio Volume`, `xStatus SystemUnit ProductId | Software Version |
+  Hardware Module SerialNumber | State NumberOfActiveCalls | State NumberOfInProgressCalls`
+  (active calls are connected ones; in-progress ones are still dialling or ringing);
 - after `xFeedback Register /Status/Call` (or `/Status`, `/Event`, ...) the codec prints
   changes unsolicited: `*s Call 3 Status: Connected` / `** end`, `*e CallDisconnect …`.
 
@@ -111,6 +113,7 @@ class CiscoSimulator(Simulator[CiscoState]):
                 (f"{prefix} Status", call.status),
             ]
         preset = "" if state.active_preset is None else str(state.active_preset)
+        connected = sum(call.status == "Connected" for call in state.calls.values())
         leaves += [
             ("Cameras Camera 1 Connected", "True"),
             ("Cameras Camera 1 Preset", f'"{preset}"'),
@@ -120,6 +123,8 @@ class CiscoSimulator(Simulator[CiscoState]):
             ("SystemUnit ProductId", f'"{state.product_id}"'),
             ("SystemUnit ProductPlatform", f'"{state.product_platform}"'),
             ("SystemUnit Software Version", f'"{state.software_version}"'),
+            ("SystemUnit State NumberOfActiveCalls", str(connected)),
+            ("SystemUnit State NumberOfInProgressCalls", str(len(state.calls) - connected)),
         ]
         return leaves
 
@@ -198,6 +203,15 @@ class CiscoSimulator(Simulator[CiscoState]):
         self._status_changed("Audio Microphones Mute", "On" if on else "Off")
         return []
 
+    def set_volume(self, params: dict[str, str]) -> list[str]:
+        """Audio Volume Set Level: 0-100."""
+        value = params.get("level", "")
+        if not value.isdigit() or int(value) > 100:
+            raise CiscoError('Missing or invalid parameter(s): "Level"')
+        self.state.volume = int(value)
+        self._status_changed("Audio Volume", value)
+        return []
+
     def preset(self, params: dict[str, str]) -> list[str]:
         """Camera Preset Activate PresetId: n."""
         value = params.get("presetid", "")
@@ -219,6 +233,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, CommandHandler]] = {
         "MicrophonesUnmuteResult",
         lambda sim, p: sim.mute(False),
     ),
+    ("audio", "volume", "set"): ("AudioVolumeSetResult", lambda sim, p: sim.set_volume(p)),
     ("camera", "preset", "activate"): ("PresetActivateResult", lambda sim, p: sim.preset(p)),
 }
 

@@ -13,11 +13,13 @@ of LG signage owner's manuals (49SH7DB, 55LS55A, M4716C) and LG TV manuals (42LK
 - ka power (00 off, 01 on), xb input (20 AV, 40 component, 60 RGB, 70 DVI-D PC, 80 DVI-D DTV,
   90 HDMI1 DTV, a0 HDMI1 PC, 91 HDMI2 DTV, a1 HDMI2 PC, 92 OPS/HDMI3 DTV, a2 OPS/HDMI3 PC,
   c0 DisplayPort DTV, d0 DisplayPort PC), kf volume (00-64), ke volume mute (00 mute on,
-  01 mute off), kd screen mute (00 screen on, 01 screen mute on).
+  01 mute off), kd screen mute (00 screen on, 01 screen mute on), fy serial number (FF reads).
 
 The manuals say only the power command works in standby but not what the set answers: this
-simulator answers NG01 there, and NG03 (wait more time) during its boot and shutdown and when
-busy. A line for another set id is ignored.
+simulator answers NG01 there, and NG03 (wait more time) to everything but power during its boot
+and shutdown and when busy; `ka ff` reports the state being reached (01 while booting, 00
+while shutting down), as the manuals know no transition state. A line for another set id is
+ignored.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ class LgState:
     volume: int = 20
     volume_mute: bool = False
     screen_mute: bool = False
+    serial_number: str = "105KRAB12345"
 
 
 class LgError(Exception):
@@ -86,15 +89,18 @@ class LgSimulator(Simulator[LgState]):
         """The same lines on TCP and serial."""
         return LgSession(self, link)
 
-    def acknowledge(self, command2: str, data: int, ok: bool = True) -> bytes:
-        """`a 01 OK01x` or `a 01 NG01x`."""
+    def acknowledge(self, command2: str, data: int | str, ok: bool = True) -> bytes:
+        """`a 01 OK01x` or `a 01 NG01x`; text data (the serial number) is sent as it is."""
         status = "OK" if ok else "NG"
-        return f"{command2} {self.state.set_id:02x} {status}{data:02x}x".encode()
+        text = data if isinstance(data, str) else f"{data:02x}"
+        return f"{command2} {self.state.set_id:02x} {status}{text}x".encode()
 
-    def execute(self, command: str, data: int) -> int:
+    def execute(self, command: str, data: int) -> int | str:
         """The data of the OK acknowledgement; raises LgError for NG."""
         if command == "ka":
             return self._power(data)
+        if command == "fy" and data == READ:
+            return self.state.serial_number
         if command not in SETTINGS:
             raise LgError(ILLEGAL_CODE)
         power = self.power.state
@@ -114,9 +120,7 @@ class LgSimulator(Simulator[LgState]):
     def _power(self, data: int) -> int:
         power = self.power.state
         if data == READ:
-            if power in (Power.WARMING, Power.COOLING):
-                raise LgError(WAIT_MORE)
-            return int(power is Power.ON)
+            return int(power in (Power.ON, Power.WARMING))
         if data not in (0x00, 0x01):
             raise LgError(ILLEGAL_CODE)
         if data == 0x01:

@@ -9,8 +9,9 @@ instructions (PT-DZ770, PT-DW740, PT-JX200):
   take no ID at all); the projector answers only when the ID is its own or ALL;
 - the response (callback) is STX ... ETX: `PON` -> `PON`, `POF` -> `POF`, `QPW` -> `000`
   standby / `001` power on, `IIS:HD1` -> `IIS:HD1`, `QIN` -> `HD1`, `OSH:1` -> `OSH:1`
-  (shutter / AV mute), `QSH` -> `0`/`1`, `Q$L` or `Q$L:1` -> lamp runtime in hours
-  (4 digits);
+  (shutter / AV mute), `QSH` -> `0`/`1`, `OFZ:1`/`QFZ` freeze, `AMT:1`/`QAM` audio mute,
+  `AVL:032`/`QAV` volume, `Q$L` or `Q$L:1` -> lamp runtime in hours (4 digits), `Q$S` lamp
+  status (0 standby, 1 lamp on control, 2 lamp on, 3 lamp off control);
 - in the period when a command cannot be accepted the answer is `ER401`; a parameter error
   answers `ER402`; input, shutter and volume are not accepted in standby ("STNDBY: No").
 
@@ -29,7 +30,10 @@ STX, ETX = b"\x02", b"\x03"
 CANNOT_EXECUTE = "ER401"
 PARAMETER_ERROR = "ER402"
 INPUTS = ("RG1", "RG2", "VID", "SVD", "DVI", "HD1", "HD2", "SD1", "DL1")
-QUERIES_IN_STANDBY = ("QPW", "QIN", "QSH", "Q$L", "QAV")
+QUERIES_IN_STANDBY = ("QPW", "QIN", "QSH", "QFZ", "QAM", "QAV", "Q$L", "Q$S")
+SWITCHES = {"OSH": "shutter", "OFZ": "freeze", "AMT": "audio_mute"}
+SWITCH_QUERIES = {"QSH": "shutter", "QFZ": "freeze", "QAM": "audio_mute"}
+LAMP_STATUS = {Power.OFF: "0", Power.WARMING: "1", Power.ON: "2", Power.COOLING: "3"}
 
 
 @dataclass
@@ -40,6 +44,8 @@ class PanasonicState:
     input: str = "HD1"
     inputs: tuple[str, ...] = field(default_factory=lambda: INPUTS)
     shutter: bool = False
+    freeze: bool = False
+    audio_mute: bool = False
     volume: int = 32
     lamp_hours: int = 1234
 
@@ -88,7 +94,7 @@ class PanasonicSimulator(Simulator[PanasonicState]):
             return "001" if power in (Power.ON, Power.WARMING) else "000"
         if command in QUERIES_IN_STANDBY:
             return self._query(command, parameter)
-        if command not in ("IIS", "OSH", "AVL"):
+        if command not in ("IIS", "AVL", *SWITCHES):
             return CANNOT_EXECUTE
         if power is not Power.ON:
             return CANNOT_EXECUTE
@@ -100,10 +106,12 @@ class PanasonicSimulator(Simulator[PanasonicState]):
             if parameter not in (None, "1"):
                 return PARAMETER_ERROR
             return f"{min(state.lamp_hours, 9999):04d}"
+        if command == "Q$S":
+            return LAMP_STATUS[self.power.state]
         if command == "QIN":
             return state.input
-        if command == "QSH":
-            return str(int(state.shutter))
+        if command in SWITCH_QUERIES:
+            return str(int(getattr(state, SWITCH_QUERIES[command])))
         return f"{state.volume:03d}"
 
     def _set(self, command: str, parameter: str | None) -> str:
@@ -113,11 +121,11 @@ class PanasonicSimulator(Simulator[PanasonicState]):
                 return PARAMETER_ERROR
             state.input = parameter
             return f"IIS:{parameter}"
-        if command == "OSH":
+        if command in SWITCHES:
             if parameter not in ("0", "1"):
                 return PARAMETER_ERROR
-            state.shutter = parameter == "1"
-            return f"OSH:{parameter}"
+            setattr(state, SWITCHES[command], parameter == "1")
+            return f"{command}:{parameter}"
         if parameter is None or not parameter.isdigit() or int(parameter) > 63:
             return PARAMETER_ERROR
         state.volume = int(parameter)

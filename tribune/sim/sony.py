@@ -16,6 +16,7 @@ item tables "ITEM List" / Appendix Table 1-3:
   (set only: 0000 off, 0001 on), 01 01 status error (bit field), 01 02 status power
   (0000 standby, 0001 start up, 0002 startup lamp, 0003 power on, 0004 cooling1,
   0005 cooling2, 0006/0007 saving cooling, 0008 saving standby), 01 13 lamp timer (hours),
+  01 1D ROM version (01 03 = 1.03),
   17 xx SIRCS 15-bit category (17 2E power on, 17 2F power off, 17 15 power toggle);
 - the await-return time is about 50 ms.
 
@@ -44,6 +45,7 @@ CHECKSUM_ERROR = (0xF0, 0x10)
 
 INPUT, VOLUME, PICTURE_MUTING = 0x0001, 0x0016, 0x0030
 STATUS_ERROR, STATUS_POWER, POWER, LAMP_TIMER = 0x0101, 0x0102, 0x0130, 0x0113
+ROM_VERSION = 0x011D
 SIRCS = 0x17
 SIRCS_POWER, SIRCS_POWER_ON, SIRCS_POWER_OFF = 0x15, 0x2E, 0x2F
 
@@ -85,6 +87,7 @@ class SonyState:
     volume: int = 30
     lamp_hours: int = 1000
     errors: int = 0x0000
+    rom_version: int = 0x0103
 
 
 class SonySimulator(Simulator[SonyState]):
@@ -194,6 +197,10 @@ class SonySimulator(Simulator[SonyState]):
         """01 13 LAMP TIMER, get only: hours."""
         return min(self.state.lamp_hours, 0xFFFF) if kind == GET else NOT_APPLICABLE
 
+    def rom_version_item(self, kind: int, data: int) -> int | Nak | None:
+        """01 1D ROM VERSION, get only: 01 03 is version 1.03."""
+        return self.state.rom_version if kind == GET else NOT_APPLICABLE
+
     def input_item(self, kind: int, data: int) -> int | Nak | None:
         """00 01 INPUT."""
         if not self.power.is_on:
@@ -238,6 +245,7 @@ ITEMS: dict[int, ItemHandler] = {
     STATUS_POWER: SonySimulator.status_power_item,
     POWER: SonySimulator.power_item,
     LAMP_TIMER: SonySimulator.lamp_timer_item,
+    ROM_VERSION: SonySimulator.rom_version_item,
 }
 
 
