@@ -427,7 +427,9 @@ class DeviceRuntime:
                 if command.reply is None:
                     await self.link.send_only(payload)
                     return None, {}
-                frame = await self.link.request(payload, self._acceptor(command), timeout)
+                frame = await self.link.request(
+                    payload, self._acceptor(command, {**self.options, **params}), timeout
+                )
             except DeviceTimeoutError as exc:
                 self._last_exchange_end = time.monotonic()
                 timeouts += 1
@@ -494,12 +496,23 @@ class DeviceRuntime:
             return None
         return str(value) if value in ("off", "standby") else None
 
-    def _acceptor(self, command: CompiledCommand) -> Callable[[Frame], bool]:
+    def _acceptor(
+        self, command: CompiledCommand, params: Mapping[str, Any]
+    ) -> Callable[[Frame], bool]:
         reply = command.reply
         assert reply is not None
 
         def accept(frame: Frame) -> bool:
-            return self.compiled.error_in(frame) is not None or reply.match(frame.data) is not None
+            if self.compiled.error_in(frame) is not None:
+                return True
+            groups = reply.match(frame.data)
+            # A reply that echoes a parameter must echo ours: `Out3 In4 All` from the front
+            # panel is not the answer to `1*2!`, nor `VID 3>2` the answer to `VID? 1`.
+            return groups is not None and all(
+                _same_wire(got, params[name])
+                for name, got in groups.items()
+                if name != "value" and name in params
+            )
 
         return accept
 
@@ -550,10 +563,13 @@ class DeviceRuntime:
 
     def _on_unsolicited(self, frame: Frame) -> None:
         for cap in self.compiled.capabilities.values():
-            if cap.get is None or cap.get.reply is None or cap.type is ValueType.ROUTE:
-                continue
             if self.compiled.error_in(frame) is not None:
                 break
+            if cap.type is ValueType.ROUTE:
+                self._tie_from(cap, frame)
+                continue
+            if cap.get is None or cap.get.reply is None:
+                continue
             groups = cap.get.reply.match(frame.data)
             if groups is None:
                 continue
@@ -562,6 +578,25 @@ class DeviceRuntime:
             except ProtocolError:
                 continue
         self._emit(DeviceEvent(self.id, "notification", frame=frame))
+
+    def _tie_from(self, cap: CompiledCapability, frame: Frame) -> None:
+        """Record a tie a switcher reports on its own (front panel), in a reply's form."""
+        for command, source in ((cap.get, "value"), (cap.set, "input")):
+            if command is None or command.reply is None:
+                continue
+            groups = command.reply.match(frame.data)
+            if groups is None or "output" not in groups or source not in groups:
+                continue
+            outputs = cap.spec.outputs or [groups["output"]]
+            output = next((o for o in outputs if _same_wire(o, groups["output"])), None)
+            if output is None:
+                return
+            try:
+                value = self.compiled.decode_value(cap, {"value": groups[source]})
+            except ProtocolError:
+                return
+            self._record(cap.name, {**self._route_state(), output: str(value)}, Source.UNSOLICITED)
+            return
 
     def _on_lost(self, exc: Exception) -> None:
         log.info("%s: link lost: %s", self.id, exc)
@@ -609,3 +644,11 @@ class DeviceRuntime:
             for future in job.futures:
                 if not future.done():
                     future.set_exception(exc)
+
+
+def _same_wire(got: str, sent: Any) -> bool:
+    """Whether a value echoed in a reply is the one sent (`03` is `3`; case is ignored)."""
+    a, b = str(got).strip(), str(sent).strip()
+    if a.isdigit() and b.isdigit():
+        return int(a) == int(b)
+    return a.upper() == b.upper()
