@@ -48,6 +48,8 @@ async def test_ties_views_and_information(extron: RunningSimulator) -> None:
     assert await ask(client, b"N") == b"60-1064-01\r\n"
     assert await ask(client, b"40V") == b"Vol40\r\n"
     assert await ask(client, b"V") == b"40\r\n"
+    assert await ask(client, b"100V") == b"Vol100\r\n"
+    assert await ask(client, b"-V") == b"Vol99\r\n"
     assert await ask(client, b"1Z") == b"Amt1\r\n"
     assert await ask(client, b"1B") == b"Vmt1\r\n"
     await client.close()
@@ -57,7 +59,7 @@ async def test_errors_and_busy(extron: RunningSimulator) -> None:
     client = await connect(extron)
     assert await ask(client, b"9*1!") == b"E01\r\n"
     assert await ask(client, b"1*9!") == b"E12\r\n"
-    assert await ask(client, b"99V") == b"E13\r\n"
+    assert await ask(client, b"101V") == b"E13\r\n"
     assert await ask(client, b"X!") == b"E10\r\n"
     extron.faults.busy = True
     assert await ask(client, b"1*1!") == b"E22\r\n"

@@ -7,8 +7,10 @@ guide (command and response table) and the SW series guide (switcher-initiated m
   (`1*3!` tie input 1 to output 3 -> `Out3 In1 All`; `&` RGB, `%` video, `$` audio;
   `5*!` tie input 5 to all outputs -> `In5 All`; `0*3!` unties); responses end with CR LF;
 - `3%` / `3&` / `3$` view the input tied to output 3; `I` information (`V4X4 A4X4`),
-  `Q` firmware, `N` part number; `64V` volume -> `Vol64`, `1Z` audio mute -> `Amt1`,
-  `1B` video mute -> `Vmt1`;
+  `Q` firmware, `N` part number; `1Z` audio mute -> `Amt1`, `1B` video mute -> `Vmt1`;
+- one program audio output, in the form of the SW/MTP series table ("Local audio output
+  volume"): `50V` -> `Vol50`, `+V` / `-V` step 1 %, `V` reads the bare level, 0-100 %.
+  (Matrix switchers with per-output audio take `2*50V` -> `Out02 Vol50` instead: not modelled.)
 - errors E01 invalid input, E10 invalid command, E12 invalid output, E13 invalid value,
   E22 busy; a pause of 10 s between characters aborts the command silently;
 - on connect the switcher sends its copyright banner and date; it reports front-panel
@@ -30,6 +32,7 @@ CRLF = b"\r\n"
 TIE_TYPES = {"!": "All", "&": "RGB", "%": "Vid", "$": "Aud"}
 COMMAND_CHARS = set("!&%$IQNVZB")
 INTER_CHARACTER_TIMEOUT = 10.0
+MAX_VOLUME = 100  # percent, in the `{n}V` form (0-64 steps belong to the per-output form)
 
 
 @dataclass
@@ -168,7 +171,7 @@ class ExtronSimulator(Simulator[ExtronState]):
             target = int(args)
         else:
             raise ExtronError(13)
-        if not 0 <= target <= 64:
+        if not 0 <= target <= MAX_VOLUME:
             raise ExtronError(13)
         state.volume = target
         return f"Vol{target}"
