@@ -10,9 +10,13 @@ SMART Board MX series installation and maintenance guides (smarttech.com/kb/1714
   power states on, ready, standby, powersave (plus updateon/updateready while updating);
 - with the exception of get/set powerstate, commands are available only in the ON state;
   in a low-power state (powersave) the display answers nothing at all;
-- `get input`/`set input=hdmi1`, volume (`=n`, `+n`, `-n`; setting the volume unmutes,
-  volume 0 mutes), mute, videofreeze, screenshade, brightness, `get fwversion`;
-- an unknown or malformed command gets `invalid cmd: <command without spaces>`.
+- `get input`/`set input=hdmi1` (6000S (V3): hdmi1-3, vga1, ops1, usbc1, usbc2, android),
+  volume (`=n`, `+n`, `-n`; setting the volume unmutes, volume 0 mutes), mute, videofreeze,
+  screenshade, brightness; read only: `get fwversion`, `get modelnum`, `get serialnum`,
+  `get partnum`;
+- an unknown or malformed command gets `invalid cmd: <command without spaces>`;
+- changes made on the front panel, the Settings app or the remote, and power state changes,
+  are sent as asynchronous messages `#setting=value` with no prompt after them (MX guide).
 
 The guides give no transition state: here `get powerstate` keeps reporting the old state until
 the display has finished turning on (warm-up) or off, while `set` echoes the new value.
@@ -20,6 +24,7 @@ the display has finished turning on (warm-up) or off, while `set` echoes the new
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from tribune.sim.base import LineSession, LineSettings, Link, Power, Session, Simulator
@@ -35,13 +40,25 @@ class SmartState:
 
     off_state: str = "ready"
     input: str = "hdmi1"
-    inputs: tuple[str, ...] = ("hdmi1", "hdmi2", "dp1", "vga1", "ops1")
+    inputs: tuple[str, ...] = (
+        "hdmi1",
+        "hdmi2",
+        "hdmi3",
+        "vga1",
+        "ops1",
+        "usbc1",
+        "usbc2",
+        "android",
+    )
     volume: int = 30
     mute: bool = False
     videofreeze: bool = False
     screenshade: bool = False
     brightness: int = 80
     fwversion: str = "3.3.12.0"
+    modelnum: str = "SBID-6275S-V3"
+    serialnum: str = "SB6275SV3A12345"
+    partnum: str = "1031546-01"
 
 
 class SmartSimulator(Simulator[SmartState]):
@@ -70,6 +87,18 @@ class SmartSimulator(Simulator[SmartState]):
         if state in (Power.ON, Power.COOLING):
             return "on"
         return self.state.off_state
+
+    def front_panel(self, name: str, value: str) -> None:
+        """Someone changed a setting on the display itself: apply and announce it."""
+        if name == "powerstate":
+            self._set_power(value)
+        elif self._set(name, "=" + value) is None:
+            raise ValueError(f"{name}={value} is not a valid setting")
+        self.announce(name, self._get(name) if name != "powerstate" else value)
+
+    def announce(self, name: str, value: str) -> None:
+        """Send the asynchronous message `#name=value` to every client."""
+        self.broadcast(f"#{name}={value}".encode() + CRLF)
 
     def execute(self, normalized: str) -> str | None:
         """The response to one command with spaces removed and lower-cased; None: silence."""
@@ -131,13 +160,20 @@ class SmartSimulator(Simulator[SmartState]):
         if value == "on":
             if power is Power.OFF:
                 self.power.turn_on()
+                self._announce_power_after(self.power.remaining)
             return value
         if value in ("ready", "standby", "powersave"):
             self.state.off_state = value
             if power in (Power.ON, Power.WARMING):
                 self.power.turn_off()
+                self._announce_power_after(self.power.remaining)
             return value
         return None
+
+    def _announce_power_after(self, seconds: float) -> None:
+        """Announce the power state once the transition now running has ended."""
+        loop = asyncio.get_running_loop()
+        loop.call_later(seconds + 0.001, lambda: self.announce("powerstate", self.powerstate))
 
 
 SETTINGS = (
@@ -149,7 +185,11 @@ SETTINGS = (
     "screenshade",
     "brightness",
     "fwversion",
+    "modelnum",
+    "serialnum",
+    "partnum",
 )
+READ_ONLY = ("fwversion", "modelnum", "serialnum", "partnum")
 
 
 def _level(current: int, operator: str, value: str) -> int | None:
@@ -176,7 +216,7 @@ class SmartSession(LineSession):
         response = self.sim.execute(normalized)
         if response is None:
             return None
-        if normalized.startswith("set") and "fwversion" in normalized:
+        if normalized.startswith("set") and any(name in normalized for name in READ_ONLY):
             response = f"invalid cmd: {normalized}"
         return response.encode() + CRLF + PROMPT
 
