@@ -12,7 +12,7 @@ import pytest
 from tribune.drivers.runtime import DeviceEvent, DeviceRuntime, HealthStatus, Source
 from tribune.errors import AuthenticationError, DeviceBusyError, DeviceTimeoutError, LinkError
 from tribune.profiles.schema import Profile
-from tribune.sim import RunningSimulator, start_simulator
+from tribune.sim import Power, RunningSimulator, start_simulator
 
 
 def fast(profile: Profile, **timing: Any) -> Profile:
@@ -202,3 +202,26 @@ async def test_hang_up_then_next_command_reconnects(
     # The hang-up fails the exchange in flight; the runtime reopens and retries once.
     assert await runtime.get("lamp_hours") >= 0  # type: ignore[operator]
     assert runtime.health.status is HealthStatus.ONLINE
+
+
+async def test_busy_job_does_not_hold_up_others(pjlink_profile: Profile) -> None:
+    """While an input change waits out the warm-up, other commands still run at once."""
+    async with start_simulator("pjlink", tcp=("127.0.0.1", 0), speed=1) as slow:
+        profile = fast(pjlink_profile, busy_retry_delay=0.2)
+        rt = DeviceRuntime("p", profile, f"tcp://127.0.0.1:{slow.port}", poll=False)
+        await rt.start()
+        try:
+            await rt.set("power", "on")  # warm-up takes 30 s at speed 1
+            pending = asyncio.ensure_future(rt.set("input", "digital2"))
+            await asyncio.sleep(0.3)
+            assert not pending.done()
+            started = time.monotonic()
+            assert await rt.get("power") == "warming"
+            assert time.monotonic() - started < 0.5
+            # A newer choice merges into the waiting one: one change, the latest value.
+            newer = asyncio.ensure_future(rt.set("input", "rgb1"))
+            slow.sim.power.force(Power.ON)
+            await asyncio.wait_for(asyncio.gather(pending, newer), 3)
+            assert await rt.get("input") == "rgb1"
+        finally:
+            await rt.stop()

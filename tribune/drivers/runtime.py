@@ -101,6 +101,14 @@ class DeviceEvent:
 Listener = Callable[[DeviceEvent], None]
 
 
+class _BusyRetryError(Exception):
+    """The device said busy: try this job again later, without holding up the others."""
+
+    def __init__(self, error: DeviceBusyError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 @dataclass(eq=False, slots=True)
 class _Job:
     """Queued user work; the futures of coalesced callers all get its result."""
@@ -110,6 +118,8 @@ class _Job:
     value: Any = None
     params: dict[str, Any] = field(default_factory=dict)
     futures: list[asyncio.Future[Any]] = field(default_factory=list)
+    not_before: float = 0.0  # a busy device: when to try again
+    busy_deadline: float | None = None  # when to give up trying
 
     @property
     def key(self) -> tuple[str, str, str] | None:
@@ -261,20 +271,31 @@ class DeviceRuntime:
                 await asyncio.sleep(1.0)
 
     async def _step(self) -> None:
-        if self._retry_at > time.monotonic() and not self._queue:
+        job = self._runnable_job()
+        if self._retry_at > time.monotonic() and job is None:
             # Unreachable: wait out the backoff, unless someone asks for something meanwhile.
             await self._wait(self._retry_at - time.monotonic())
             return
         if not self.link.is_open and not await self._connect():
             return
-        if self._queue:
-            await self._run_job(self._queue.popleft())
+        if job is not None:
+            self._queue.remove(job)
+            await self._run_job(job)
             return
         due = self._due_poll()
         if due is not None:
             await self._poll(due)
             return
-        await self._wait(self._seconds_to_next_poll())
+        await self._wait(min(self._seconds_to_next_poll(), self._seconds_to_next_job()))
+
+    def _runnable_job(self) -> _Job | None:
+        now = time.monotonic()
+        return next((job for job in self._queue if job.not_before <= now), None)
+
+    def _seconds_to_next_job(self) -> float:
+        if not self._queue:
+            return 3600.0
+        return max(0.0, min(job.not_before for job in self._queue) - time.monotonic())
 
     async def _wait(self, seconds: float) -> None:
         self._wakeup.clear()
@@ -318,13 +339,30 @@ class DeviceRuntime:
     async def _run_job(self, job: _Job) -> None:
         try:
             result = await self._execute(job)
-        except TribuneError as exc:
-            for future in job.futures:
-                if not future.done():
-                    future.set_exception(exc)
+        except _BusyRetryError as busy:
+            now = time.monotonic()
+            if job.busy_deadline is None:
+                job.busy_deadline = now + self.timing.busy_max_wait
+            if now + self.timing.busy_retry_delay > job.busy_deadline:
+                self._settle(job, busy.error)
+                return
+            log.info("%s: busy (%s), retrying in %g s", self.id, busy, self.timing.busy_retry_delay)
+            job.not_before = now + self.timing.busy_retry_delay
+            self._queue.append(job)  # others may run meanwhile; a newer set-point merges into it
             return
+        except TribuneError as exc:
+            self._settle(job, exc)
+            return
+        self._settle(job, None, result)
+
+    @staticmethod
+    def _settle(job: _Job, error: Exception | None, result: Any = None) -> None:
         for future in job.futures:
-            if not future.done():
+            if future.done():
+                continue
+            if error is not None:
+                future.set_exception(error)
+            else:
                 future.set_result(result)
 
     async def _execute(self, job: _Job) -> Value | None:
@@ -415,7 +453,6 @@ class DeviceRuntime:
         """One request/reply with gap, retries on silence, busy retries and one reconnect."""
         payload = command.render({**self.options, **params})
         timeout = command.timeout or self.timing.reply_timeout
-        busy_deadline = time.monotonic() + self.timing.busy_max_wait
         timeouts = 0
         reconnected = False
         while True:
@@ -459,7 +496,7 @@ class DeviceRuntime:
             error = self.compiled.error_in(frame)
             if isinstance(error, DeviceBusyError):
                 self._mark_online(started)
-                if not user or time.monotonic() + self.timing.busy_retry_delay > busy_deadline:
+                if not user:
                     raise error
                 resting = await self._resting_power(command)
                 if resting is not None:
@@ -467,11 +504,7 @@ class DeviceRuntime:
                     raise DeviceBusyError(
                         f"{error}; the device is {resting}: turn it on first", code=error.code
                     )
-                log.info(
-                    "%s: busy (%s), retrying in %g s", self.id, error, self.timing.busy_retry_delay
-                )
-                await asyncio.sleep(self.timing.busy_retry_delay)
-                continue
+                raise _BusyRetryError(error)
             if isinstance(error, AuthenticationError):
                 self._set_health(HealthStatus.ERROR, str(error))
                 raise error
@@ -640,10 +673,7 @@ class DeviceRuntime:
 
     def _fail_queue(self, exc: Exception) -> None:
         while self._queue:
-            job = self._queue.popleft()
-            for future in job.futures:
-                if not future.done():
-                    future.set_exception(exc)
+            self._settle(self._queue.popleft(), exc)
 
 
 def _same_wire(got: str, sent: Any) -> bool:
