@@ -83,6 +83,9 @@ async def test_front_panel_tie_before_the_reply_is_not_the_reply(
         assert rt.state["route"].value == {"2": "1"}
         assert await rt.get("route", output="1") == {"1": "3"}
         assert rt.state["route"].value == {"1": "3", "2": "1", "3": "2"}
+        script.append(lambda _: b"Out3 In4 All\r\n")
+        await rt.set("route", {"3": "4"})  # the other outputs keep their ties
+        assert rt.state["route"].value == {"1": "3", "2": "1", "3": "4"}
     finally:
         await rt.stop()
 

@@ -390,6 +390,9 @@ class DeviceRuntime:
         if cap.readable and cap.type is not ValueType.ROUTE:
             # Read back what the device now says rather than assume the set value.
             self._next_poll[cap.name] = time.monotonic()
+        elif cap.type is ValueType.ROUTE and isinstance(value, dict):
+            # One output was tied: the others keep their ties.
+            self._record(cap.name, {**self._route_state(), **value}, Source.SET)
         else:
             self._record(cap.name, value, Source.SET)
 
