@@ -80,7 +80,7 @@ async def _measure(seconds: float) -> dict[str, object]:
         for _ in range(200):  # up to 20 s for every device to answer
             if all(rt.health.status is HealthStatus.ONLINE for rt in runtimes):
                 break
-            await asyncio.sleep(0.1)  # noqa: ASYNC110 - polling health is the point here
+            await asyncio.sleep(0.1)
         await asyncio.sleep(3)  # let the first round of reads finish
         online = sum(rt.health.status is HealthStatus.ONLINE for rt in runtimes)
         cpu_before, wall_before = _cpu_seconds(), time.monotonic()
