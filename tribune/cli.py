@@ -225,7 +225,12 @@ async def _with_device(
     from tribune.drivers.runtime import DeviceRuntime
 
     profile = _loader(args).load(args.profile).profile
-    options = dict(kv.split("=", 1) for kv in args.option or [])
+    options: dict[str, str] = {}
+    for item in args.option or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--option {item!r}: want KEY=VALUE, e.g. id=01")
+        options[key] = value
     runtime = DeviceRuntime(
         "cli",
         profile,
