@@ -64,6 +64,21 @@ async def test_queries_errors_and_bad_checksum(nec: RunningSimulator, port: PtyC
     assert model.startswith("20 85 01 20 20 " + b"NP-P554U".hex(" "))
 
 
+async def test_input_and_mute_status_and_lamp_hours(nec: RunningSimulator, port: PtyClient) -> None:
+    """078-3 and 078-4 answer 16 data bytes; 037-7 gives lamp 1 usage in hours, little-endian."""
+    nec.sim.power.force(Power.ON)
+    input_status = bytes.fromhex("00 85 00 00 01 02 88")
+    # DATA03 selection signal type 1 (terminal 1), DATA04 type 2 (21 = HDMI).
+    assert (await ask(port, input_status, 22)).startswith("20 85 01 20 10 00 00 01 21")
+    assert await ask(port, INPUT_HDMI2, 7) == "22 03 01 20 01 00 47"
+    assert (await ask(port, input_status, 22)).startswith("20 85 01 20 10 00 00 02 21")
+    assert await ask(port, bytes.fromhex("02 12 00 00 00 14"), 6) == "22 12 01 20 00 55"
+    mute_status = bytes.fromhex("00 85 00 00 01 03 89")
+    assert (await ask(port, mute_status, 22)).startswith("20 85 01 20 10 00 01 00")
+    lamp_hours = bytes.fromhex("03 9b 00 00 03 00 02 01 a4")
+    assert await ask(port, lamp_hours, 13) == "23 9b 01 20 07 00 02 01 d2 04 00 00 bf"
+
+
 async def test_split_bytes_and_frames_in_one_chunk(nec: RunningSimulator, port: PtyClient) -> None:
     await port.send_slowly(RUNNING_SENSE)
     assert (await port.read_exactly(7)).hex(" ") == "20 81 01 20 01 00 c3"

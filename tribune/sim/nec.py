@@ -9,7 +9,10 @@ edition, e.g. for the PX602WL / UM361X) and the older "Control Commands for NEC 
   <ERR1> <ERR2>: 00 00 unknown command, 00 01 not supported by this model, 01 00 invalid
   value, 01 01 terminal unavailable, 02 03 setting not possible, 02 0D power off inhibited
   (during the no-power-off period of warm-up), 02 0E execution error (used for busy);
-- replies carry ID1 (projector id) and ID2 (model code).
+- replies carry ID1 (projector id) and ID2 (model code);
+- 078-3 INPUT STATUS and 078-4 MUTE STATUS answer 16 data bytes (the 2014-2020 manual);
+  037-7 LAMP INFORMATION REQUEST 4 (`03 9B`, target, unit 00 seconds / 02 hours, item) is
+  from the older "Control Commands for NEC Projector" lists, beside 037-4 (`03 96`).
 """
 
 from __future__ import annotations
@@ -30,6 +33,15 @@ POWER_OFF_INHIBITED = (0x02, 0x0D)
 EXECUTION_ERROR = (0x02, 0x0E)
 
 INPUTS = {0x01: "COMPUTER 1", 0x02: "COMPUTER 2", 0x06: "VIDEO", 0x1A: "HDMI 1", 0x1B: "HDMI 2"}
+# 078-3: the terminal as "selection signal type 1" (its number) and "type 2" (its kind:
+# 01 COMPUTER, 02 VIDEO, 21 HDMI).
+SIGNAL_TYPES = {
+    0x01: (0x01, 0x01),
+    0x02: (0x02, 0x01),
+    0x06: (0x01, 0x02),
+    0x1A: (0x01, 0x21),
+    0x1B: (0x02, 0x21),
+}
 
 
 @dataclass
@@ -167,8 +179,15 @@ class NecSimulator(Simulator[NecState]):
         return bytes([bits])
 
     def status(self, data: bytes) -> bytes | tuple[int, int]:
-        """078-x. SETTING / RUNNING STATUS / MODEL NAME requests (data 00, 01, 04)."""
+        """078-1 to 078-5: SETTING, RUNNING, INPUT, MUTE STATUS and MODEL NAME (data 00-04)."""
         state = self.power.state
+        if data == b"\x02":
+            status = bytearray(16)  # DATA01 no switch in progress, DATA02 signal list entry 1
+            status[2], status[3] = SIGNAL_TYPES.get(self.state.input, (0xFF, 0xFF))
+            return bytes(status)
+        if data == b"\x03":
+            mutes = (self.state.picture_mute, self.state.sound_mute, self.state.onscreen_mute)
+            return bytes(mutes).ljust(16, b"\x00")
         if data == b"\x01":
             operation = {Power.OFF: 0x10, Power.WARMING: 0x04, Power.ON: 0x04, Power.COOLING: 0x05}
             status = bytearray(16)
@@ -192,6 +211,18 @@ class NecSimulator(Simulator[NecState]):
         if data == b"\x00\x01":
             return data + self.state.lamp_seconds.to_bytes(4, "little")
         if data == b"\x00\x04":
+            return data + self.state.lamp_remaining.to_bytes(4, "little", signed=True)
+        return INVALID_VALUE
+
+    def lamp_hours(self, data: bytes) -> bytes | tuple[int, int]:
+        """037-7. LAMP INFORMATION REQUEST 4: lamp 1, unit 00 seconds / 02 hours, item 01 / 04."""
+        if len(data) != 3 or data[0] != 0x00 or data[1] not in (0x00, 0x02):
+            return INVALID_VALUE
+        if data[2] == 0x01:
+            seconds = self.state.lamp_seconds
+            value = seconds // 3600 if data[1] == 0x02 else seconds
+            return data + value.to_bytes(4, "little")
+        if data[2] == 0x04:
             return data + self.state.lamp_remaining.to_bytes(4, "little", signed=True)
         return INVALID_VALUE
 
@@ -237,6 +268,7 @@ COMMANDS: dict[tuple[int, int], Handler] = {
     (0x02, 0x15): _mute("onscreen_mute", False),
     (0x03, 0x10): NecSimulator.volume,
     (0x03, 0x96): NecSimulator.lamp,
+    (0x03, 0x9B): NecSimulator.lamp_hours,
 }
 
 
