@@ -26,7 +26,7 @@ GET_CASES: list[tuple[str, str, bytes, str, str | None]] = [
     ("nec-projector", "power", bytes.fromhex("2081010F0182"), "82", "warming"),
     ("nec-projector", "power", bytes.fromhex("2081010F0110"), "10", "off"),
     # NEC lamp information request 4, hours unit: 50 46 00 00 little-endian.
-    ("nec-projector", "lamp_hours_le", bytes.fromhex("239B010F0700020150460000"), "50460000", None),
+    ("nec-projector", "lamp_hours", bytes.fromhex("239B010F0700020150460000"), "50460000", None),
     # Sony (VPL protocol manual): status power "power on", lamp timer 1000 h = 03 E8.
     ("sony-projector", "power", bytes.fromhex("A90102020003"), "03", "on"),
     ("sony-projector", "power", bytes.fromhex("A90102020004"), "04", "cooling"),
