@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from tests.sim.sim_clients import PtyClient, TcpClient
-from tribune.sim import Power, start_simulator
+from tribune.sim import Power, RunningSimulator, start_simulator
 
 HELLO = b"ESC/VP.net\x10\x03\x00\x00\x00\x00"
 OK = b"ESC/VP.net\x10\x03\x00\x00\x20\x00"
@@ -20,19 +18,32 @@ async def ask(client: TcpClient | PtyClient, request: bytes) -> bytes:
     return await client.read_until(b":")
 
 
+def power_of(sim: RunningSimulator) -> Power:
+    return sim.sim.power.state
+
+
+async def connect(port: int) -> TcpClient:
+    client = await TcpClient.connect(port)
+    await client.send(HELLO)
+    assert await client.read_exactly(16) == OK
+    return client
+
+
 async def test_handshake_then_power_cycle() -> None:
     async with start_simulator("epson-escvp21", tcp=("127.0.0.1", 0), speed=30) as sim:
-        client = await TcpClient.connect(sim.port)
-        await client.send(HELLO)
-        assert await client.read_exactly(16) == OK
+        client = await connect(sim.port)
         assert await ask(client, b"PWR?\r") == b"PWR=04\r:"
         assert await ask(client, b"SOURCE?\r") == b"ERR\r:"
-        assert await ask(client, b"PWR ON\r") == b":"
-        assert await ask(client, b"PWR?\r") == b"PWR=02\r:"
-        assert await ask(client, b"SOURCE 30\r") == b"ERR\r:"  # Epson refuses while warming
-        assert await ask(client, b"PWR OFF\r") == b"ERR\r:"
-        await asyncio.sleep(sim.sim.power.remaining + 0.05)
-        assert await ask(client, b"PWR?\r") == b"PWR=01\r:"
+        await client.send(b"PWR ON\r")
+        await client.send(b"PWR?\r")  # read after the colon: the projector is busy starting
+        other = await connect(sim.port)
+        assert await ask(other, b"PWR?\r") == b"PWR=02\r:"
+        assert await ask(other, b"SOURCE 30\r") == b"ERR\r:"  # Epson refuses while warming
+        assert await ask(other, b"PWR OFF\r") == b"ERR\r:"
+        await other.close()
+        assert await client.read_until(b":") == b":"  # the colon once the lamp is lit
+        assert power_of(sim) is Power.ON
+        assert await client.read_until(b":") == b"PWR=01\r:"
         assert await ask(client, b"SOURCE 41\r") == b":"
         assert await ask(client, b"SOURCE?\r") == b"SOURCE=41\r:"
         assert await ask(client, b"SOURCE 99\r") == b"ERR\r:"
@@ -44,9 +55,13 @@ async def test_handshake_then_power_cycle() -> None:
         assert await ask(client, b"ERR?\r") == b"ERR=00\r:"
         assert await ask(client, b"SNO?\r") == b"SNO=X4K9123456L\r:"
         assert await ask(client, b"\r") == b":"
-        assert await ask(client, b"PWR OFF\r") == b":"
-        assert await ask(client, b"PWR?\r") == b"PWR=03\r:"
-        assert await ask(client, b"PWR ON\r") == b"ERR\r:"
+        await client.send(b"PWR OFF\r")
+        other = await connect(sim.port)
+        assert await ask(other, b"PWR?\r") == b"PWR=03\r:"
+        assert await ask(other, b"PWR ON\r") == b"ERR\r:"
+        await other.close()
+        assert await client.read_until(b":") == b":"  # the colon once it has stopped
+        assert power_of(sim) is Power.OFF
         await client.close()
 
 

@@ -8,6 +8,10 @@ projector manuals (EB-Z10005U, EB-440W):
 - PWR? is 00 standby (network off), 01 on, 02 warming up, 03 cooling down, 04 standby
   (network on), 05 abnormal standby; while warming or cooling, commands other than the status
   queries are refused with `ERR`;
+- the `:` after `PWR ON` comes only once the lamp is lit ("returns a colon within 40 seconds",
+  guide section 5.2, note 1), and after `PWR OFF` once the projector has stopped (the
+  "execution time" of that table); the projector reads no further command before it, so one
+  sent meanwhile is answered after the colon (another connection is refused with `ERR`);
 - on TCP the client first sends the 16-byte ESC/VP.net header: `ESC/VP.net`, version 0x10,
   type 0x03 (CONNECT), two reserved bytes, status 0x00, header count; each extra header is
   18 bytes (identifier, attribute, 16 bytes of data; identifier 0x01 is the password). The
@@ -17,6 +21,7 @@ projector manuals (EB-Z10005U, EB-440W):
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 from tribune.sim.base import LineSession, LineSettings, Link, Power, Session, Simulator, log
@@ -158,6 +163,29 @@ class EpsonSession(LineSession):
         super().__init__(sim, link)
         self.connected = not handshake
         self._header = b""
+        self._held: asyncio.TimerHandle | None = None
+        self._backlog: list[bytes] = []
+
+    def dispatch(self, request: bytes) -> None:
+        """Commands that arrive while a power change runs wait for its colon."""
+        if self._held is not None:
+            self._backlog.append(request)
+            return
+        super().dispatch(request)
+
+    def connection_lost(self) -> None:
+        """Forget a pending colon."""
+        if self._held is not None:
+            self._held.cancel()
+            self._held = None
+        super().connection_lost()
+
+    def _release(self) -> None:
+        self._held = None
+        self.send(PROMPT)
+        backlog, self._backlog = self._backlog, []
+        for request in backlog:
+            self.dispatch(request)
 
     def data_received(self, data: bytes) -> None:
         """Handshake bytes first (TCP), then CR-terminated commands."""
@@ -213,8 +241,14 @@ class EpsonSession(LineSession):
         return STATUS_OK if password == self.sim.password else STATUS_FORBIDDEN
 
     def answer(self, request: bytes) -> bytes | None:
-        """`PWR?` -> `PWR=01\\r:`; a set -> `:`; refused -> `ERR\\r:`."""
+        """`PWR?` -> `PWR=01\\r:`; a set -> `:`; refused -> `ERR\\r:`; power: `:` when done."""
+        before = self.sim.power.state
         body = self.sim.execute(request.decode("ascii", "replace"))
+        power = self.sim.power
+        if body is None and power.state is not before and power.remaining > 0:
+            loop = asyncio.get_running_loop()
+            self._held = loop.call_later(power.remaining, self._release)
+            return None
         return PROMPT if body is None else body.encode() + b"\r" + PROMPT
 
     def busy_answer(self, request: bytes) -> bytes | None:
