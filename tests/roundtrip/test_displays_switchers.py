@@ -1,0 +1,422 @@
+"""Switcher, board and display profiles round-trip against their simulators, over TCP and ptys.
+
+Extron SIS and Kramer Protocol 3000 switchers, the SMART Board and Samsung MDC displays. The
+simulators are written from the protocol documents, not from the profiles, so a profile that
+reads, sets, ties, powers and polls cleanly here speaks the documented protocol. Timing (the
+profile's and the simulator's) is divided by `SPEED`; ptys check the line settings the profile
+puts on the port, as a real device hears only noise at the wrong speed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from tribune.drivers.capabilities import CompiledCapability, Value
+from tribune.drivers.runtime import DeviceEvent, DeviceRuntime, HealthStatus, Source
+from tribune.errors import DeviceRefusedError
+from tribune.profiles.loader import ProfileLoader
+from tribune.profiles.schema import POWER_STATES, Profile, ValueType
+from tribune.sim import Power, RunningSimulator, start_simulator
+
+SPEED = 50.0
+POLL_SECONDS = 1.5
+
+
+@dataclass(frozen=True)
+class Case:
+    """One profile on one kind of link to one simulator."""
+
+    name: str
+    profile: str
+    sim: str
+    pty: bool = False
+    options: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def has_power(self) -> bool:
+        """Whether the device has a power state (displays do, switchers do not)."""
+        return self.sim in ("smart-board", "samsung-mdc")
+
+
+CASES = [
+    Case("extron-telnet", "extron-sis", "extron-sis"),  # greets with its copyright banner
+    Case("extron-serial", "extron-sis", "extron-sis", pty=True),
+    Case("kramer-tcp", "kramer-p3000", "kramer-p3000"),
+    Case("kramer-serial", "kramer-p3000", "kramer-p3000", pty=True),
+    Case("smart-serial", "smart-board", "smart-board", pty=True),  # RS-232 only, 19200 8N1
+    # The simulated display has id 01 (menu: ID Setting); the profile's default is 00.
+    Case("samsung-tcp", "samsung-mdc", "samsung-mdc", options={"id": "01"}),
+    Case("samsung-serial", "samsung-mdc", "samsung-mdc", pty=True, options={"id": "01"}),
+]
+
+
+def scaled(profile: Profile, speed: float) -> Profile:
+    """`profile` with its timing and poll plan divided by `speed`, like the simulator's."""
+    timing = profile.timing
+    fast = timing.model_copy(
+        update={
+            "gap": timing.gap / speed,
+            "reply_timeout": max(0.5, timing.reply_timeout / speed),
+            "warmup": timing.warmup / speed,
+            "cooldown": timing.cooldown / speed,
+            "busy_retry_delay": max(0.02, timing.busy_retry_delay / speed),
+            "busy_max_wait": timing.busy_max_wait / speed,
+            "reconnect_min": 0.1,
+            "reconnect_max": 0.5,
+        }
+    )
+    poll = [e.model_copy(update={"every": max(0.1, e.every / speed)}) for e in profile.poll]
+    return profile.model_copy(update={"timing": fast, "poll": poll})
+
+
+@dataclass
+class Device:
+    """A running simulator and the profile and link that drive it."""
+
+    case: Case
+    sim: RunningSimulator
+    profile: Profile
+    url: str
+
+    def runtime(self, *, poll: bool = False) -> DeviceRuntime:
+        """A runtime on this device's link (not started)."""
+        return DeviceRuntime(
+            self.case.name, self.profile, self.url, options=self.case.options, poll=poll
+        )
+
+    def power_on(self) -> None:
+        """Skip the warm-up: the device is on."""
+        if self.case.has_power:
+            self.sim.sim.power.force(Power.ON)
+
+
+@pytest.fixture(scope="module")
+def loader() -> ProfileLoader:
+    """The shipped profiles."""
+    return ProfileLoader()
+
+
+@pytest.fixture(params=CASES, ids=[case.name for case in CASES])
+async def device(request: pytest.FixtureRequest, loader: ProfileLoader) -> AsyncIterator[Device]:
+    """The case's simulator, serving TCP or a line-checked pty."""
+    case: Case = request.param
+    profile = scaled(loader.load(case.profile).profile, SPEED)
+    if case.pty:
+        endpoint: dict[str, Any] = {"pty": True, "check_line": True}
+    else:
+        endpoint = {"tcp": ("127.0.0.1", 0)}
+    async with start_simulator(case.sim, speed=SPEED, **endpoint) as sim:
+        url = sim.path if case.pty else f"tcp://127.0.0.1:{sim.port}"
+        yield Device(case, sim, profile, url)
+
+
+@pytest.fixture
+async def runtime(device: Device) -> AsyncIterator[DeviceRuntime]:
+    """A started runtime without polls, so each exchange is the test's own."""
+    rt = device.runtime()
+    await rt.start()
+    yield rt
+    await rt.stop()
+
+
+# --- what the simulated model has --------------------------------------------------------------
+
+
+def model_has(device: Device, cap: str, wire: str) -> bool:
+    """Whether the simulated model has this input (profiles list the whole family's)."""
+    state = device.sim.state
+    if cap != "input":
+        return True
+    if device.case.sim == "smart-board":
+        return wire.lower() in state.inputs
+    if device.case.sim == "samsung-mdc":
+        return int(wire, 16) in state.inputs
+    return True
+
+
+def values_to_try(device: Device, cap: CompiledCapability) -> list[Value]:
+    """A few valid values of a settable capability that the simulated model accepts."""
+    if cap.type is ValueType.BOOL:
+        return [True, False, True, False]
+    if cap.type is ValueType.LEVEL:
+        return [0, 35, 100, 60]
+    if cap.type is ValueType.ROUTE:
+        # Each output gets a few inputs in turn; 0 unties it (Extron X@ = 0, Kramer IN = 0).
+        return [{out: src} for src in ("2", "4", "0", "1") for out in cap.spec.outputs or []]
+    if cap.type is ValueType.ENUM and cap.spec.values is not None:
+        return [name for name, wire in cap.spec.values.items() if model_has(device, cap.name, wire)]
+    raise AssertionError(f"{cap.name}: no test values for type {cap.type}")
+
+
+def sim_route(device: Device) -> dict[str, str]:
+    """The video tie of every output, as the simulated switcher holds it."""
+    return {str(i + 1): str(src) for i, src in enumerate(device.sim.state.video)}
+
+
+# What some readings must equal, from the simulator's state.
+EXPECTED: dict[tuple[str, str], Callable[[RunningSimulator], Value]] = {
+    ("extron-sis", "model"): lambda sim: sim.state.part_number,
+    ("extron-sis", "firmware"): lambda sim: sim.state.firmware,
+    ("extron-sis", "volume"): lambda sim: sim.state.volume,
+    ("kramer-p3000", "model"): lambda sim: sim.state.model,
+    ("kramer-p3000", "firmware"): lambda sim: sim.state.version,
+    ("kramer-p3000", "serial"): lambda sim: sim.state.serial_number,
+    ("kramer-p3000", "volume"): lambda sim: sim.state.levels[0],
+    ("smart-board", "model"): lambda sim: sim.state.modelnum,
+    ("smart-board", "serial"): lambda sim: sim.state.serialnum,
+    ("smart-board", "firmware"): lambda sim: sim.state.fwversion,
+    ("smart-board", "part_number"): lambda sim: sim.state.partnum,
+    ("smart-board", "volume"): lambda sim: sim.state.volume,
+    ("samsung-mdc", "model"): lambda sim: sim.state.model,
+    ("samsung-mdc", "serial"): lambda sim: sim.state.serial_number,
+    ("samsung-mdc", "firmware"): lambda sim: sim.state.software_version,
+    ("samsung-mdc", "volume"): lambda sim: sim.state.volume,
+}
+
+# Power as each device reports a power cycle: SMART boards keep reporting the old state until
+# the transition ends (the runtime calls that warming/cooling); MDC reports only on and off.
+TRANSITIONS: dict[str, tuple[list[Value], list[Value]]] = {
+    "smart-board": (["warming", "on"], ["cooling", "off"]),
+    "samsung-mdc": (["on"], ["off"]),
+}
+
+
+def assert_sensible(cap: CompiledCapability, value: Value) -> None:
+    """A reading has the capability's type and lies in its domain."""
+    if cap.type is ValueType.POWER:
+        assert value in POWER_STATES, value
+    elif cap.type is ValueType.BOOL:
+        assert isinstance(value, bool), value
+    elif cap.type is ValueType.LEVEL:
+        assert isinstance(value, int), value
+        assert 0 <= value <= 100, value
+    elif cap.type is ValueType.ENUM:
+        names = set(cap.spec.values or {}) | set((cap.spec.read or {}).values())
+        assert value in names, value
+    elif cap.type is ValueType.TEXT:
+        assert isinstance(value, str), value
+        assert value, f"{cap.name} is empty"
+    elif cap.type is ValueType.ROUTE:
+        assert isinstance(value, dict), value
+        assert all(src.isdigit() for src in value.values()), value
+    else:
+        raise AssertionError(f"{cap.name}: unexpected type {cap.type}")
+
+
+async def read(rt: DeviceRuntime, cap: CompiledCapability) -> Value:
+    """Read a capability; a route is read output by output and merged."""
+    if cap.type is not ValueType.ROUTE:
+        return await rt.get(cap.name)
+    ties: dict[str, str] = {}
+    for output in cap.spec.outputs or []:
+        tie = await rt.get(cap.name, output=output)
+        assert isinstance(tie, dict)
+        assert tie.keys() == {output}, tie
+        ties.update(tie)
+    return ties
+
+
+async def wait_until(predicate: Callable[[], bool], timeout: float = 3.0) -> None:
+    """Wait until `predicate()` holds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
+
+
+async def wait_for_power(rt: DeviceRuntime, want: str, timeout: float = 5.0) -> list[Value]:
+    """Read power until it is `want`; returns every distinct reading on the way."""
+    seen: list[Value] = []
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await rt.get("power")
+        if not seen or seen[-1] != value:
+            seen.append(value)
+        if value == want:
+            return seen
+        assert time.monotonic() < deadline, f"power never became {want}: {seen}"
+        await asyncio.sleep(0.02)
+
+
+def driver_problems(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """Warnings and errors the drivers logged."""
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name.startswith("tribune.drivers") and r.levelno >= logging.WARNING
+    ]
+
+
+# --- the round trips ---------------------------------------------------------------------------
+
+
+async def test_every_readable_capability_reads(device: Device, runtime: DeviceRuntime) -> None:
+    device.power_on()
+    readable = [cap for cap in runtime.compiled.capabilities.values() if cap.readable]
+    assert readable
+    for cap in readable:
+        value = await read(runtime, cap)
+        assert_sensible(cap, value)
+        expected = EXPECTED.get((device.case.sim, cap.name))
+        if expected is not None:
+            assert value == expected(device.sim), cap.name
+        if cap.type is ValueType.ROUTE:
+            assert value == sim_route(device)
+    assert runtime.health.status is HealthStatus.ONLINE
+
+
+async def test_every_settable_capability_round_trips(
+    device: Device, runtime: DeviceRuntime
+) -> None:
+    device.power_on()
+    for cap in runtime.compiled.capabilities.values():
+        if not cap.settable or cap.type is ValueType.POWER:
+            continue  # power has its own test: it goes through warm-up and cool-down
+        values = values_to_try(device, cap)
+        assert len(values) >= 2, f"{cap.name}: the simulated model accepts too few values"
+        for value in values:
+            await runtime.set(cap.name, value)
+            if cap.type is ValueType.ROUTE:
+                assert isinstance(value, dict)
+                ((output, _),) = value.items()
+                got = await runtime.get(cap.name, output=output)
+            else:
+                got = await runtime.get(cap.name)
+            assert got == value, f"{cap.name}: set {value!r}, read {got!r}"
+        if cap.type is ValueType.ROUTE:
+            assert runtime.state[cap.name].value == sim_route(device)
+
+
+async def test_power_cycle_goes_through_its_transitions(
+    device: Device, runtime: DeviceRuntime
+) -> None:
+    if not device.case.has_power:
+        assert "power" not in runtime.compiled.capabilities
+        return
+    events: list[Value] = []
+
+    def on_event(event: DeviceEvent) -> None:
+        if event.capability == "power" and event.reading is not None:
+            events.append(event.reading.value)
+
+    runtime.subscribe(on_event)
+    warming, cooling = TRANSITIONS[device.case.sim]
+    assert await runtime.get("power") == "off"
+    await runtime.set("power", "on")
+    assert await wait_for_power(runtime, "on") == warming
+    await runtime.set("power", "off")
+    assert await wait_for_power(runtime, "off") == cooling
+    # Only changes are events; the SMART board announces each end of transition itself too.
+    assert [v for i, v in enumerate(events) if i == 0 or events[i - 1] != v] == [
+        "off",
+        *warming,
+        *cooling,
+    ]
+
+
+async def test_commands_during_warm_up_are_refused_as_documented(
+    device: Device, runtime: DeviceRuntime
+) -> None:
+    """Both documents: only power works until the display is on (SMART `invalid cmd`, MDC NAK).
+
+    Neither answer says "later", so the runtime reports a refusal instead of retrying; the room
+    waits out the warm-up before it sends them.
+    """
+    if not device.case.has_power:
+        return
+    await runtime.set("power", "on")
+    assert device.sim.sim.power.state is Power.WARMING
+    with pytest.raises(DeviceRefusedError):
+        await runtime.set("volume", 40)
+    await asyncio.sleep(device.sim.sim.power.remaining + 0.05)
+    await runtime.set("volume", 40)
+    assert await runtime.get("volume") == 40
+    assert runtime.health.status is HealthStatus.ONLINE
+
+
+async def test_identify_queries_answer(device: Device, runtime: DeviceRuntime) -> None:
+    device.power_on()
+    assert device.profile.identify
+    for entry in device.profile.identify:
+        assert entry.get is not None, "identify reads capabilities"
+        value = await runtime.get(entry.get)
+        assert str(value)
+        if entry.expect is not None:
+            assert re.search(entry.expect, str(value)), (entry.expect, value)
+
+
+async def test_unsolicited_reports_update_state_and_spare_replies(device: Device) -> None:
+    device.power_on()
+    runtime = device.runtime()
+    notes: list[bytes] = []
+    runtime.subscribe(lambda e: notes.append(e.frame.data) if e.frame is not None else None)
+    await runtime.start()
+    try:
+        await unsolicited_round(device, runtime)
+    finally:
+        await runtime.stop()
+    if device.case.name == "extron-telnet":
+        # The banner (copyright line, then the date) came with the first reply, not as it.
+        assert notes[0].startswith(b"(c) Copyright 20"), notes
+        assert b"Reconfig" in notes
+
+
+async def unsolicited_round(device: Device, runtime: DeviceRuntime) -> None:
+    """Front-panel reports reach the state; replies before and after them stay right."""
+    sim: Any = device.sim.sim
+    route = runtime.compiled.capabilities.get("route")
+    # Connected first: what a device says while nobody listens is lost, as on a real link.
+    assert await runtime.get("volume") == EXPECTED[(device.case.sim, "volume")](device.sim)
+    if device.case.sim == "extron-sis":
+        sim.reconfig()  # an input signal changed: no state, and no harm
+        sim.front_panel_tie(3, 2)
+    elif device.case.sim == "kramer-p3000":
+        sim.front_panel_switch(3, 2)  # `~01@AV 3>2`: audio-follow-video mode
+    elif device.case.sim == "smart-board":
+        sim.front_panel("volume", "45")
+        sim.front_panel("input", "hdmi2")
+        await wait_until(lambda: runtime.state.get("input") is not None)
+        assert runtime.state["volume"].value == 45
+        assert runtime.state["input"].value == "hdmi2"
+        assert runtime.state["input"].source is Source.UNSOLICITED
+    else:
+        return  # MDC displays send nothing on their own
+    if route is not None:
+        await wait_until(lambda: "route" in runtime.state)
+        assert runtime.state["route"].value == {"2": "3"}
+        assert runtime.state["route"].source is Source.UNSOLICITED
+        assert await read(runtime, route) == sim_route(device)
+    for cap in runtime.compiled.capabilities.values():
+        if cap.readable:
+            assert_sensible(cap, await read(runtime, cap))
+    assert runtime.link.frame_errors == 0
+    assert runtime.health.status is HealthStatus.ONLINE
+
+
+async def test_poll_plan_runs_clean_and_stays_online(
+    device: Device, caplog: pytest.LogCaptureFixture
+) -> None:
+    device.power_on()
+    caplog.set_level(logging.INFO, logger="tribune.drivers")
+    rt = device.runtime(poll=True)
+    await rt.start()
+    try:
+        await asyncio.sleep(POLL_SECONDS)
+        polled = {entry.get for entry in device.profile.poll}
+        assert polled <= set(rt.state), polled - set(rt.state)
+        if "route" in polled:
+            assert rt.state["route"].value == sim_route(device)
+        assert rt.health.status is HealthStatus.ONLINE
+        assert rt.link.frame_errors == 0
+    finally:
+        await rt.stop()
+    assert not driver_problems(caplog)
+    assert not [r.getMessage() for r in caplog.records if "poll of" in r.getMessage()]
