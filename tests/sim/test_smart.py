@@ -6,6 +6,7 @@ import asyncio
 
 from tests.sim.sim_clients import PtyClient
 from tribune.sim import Power, start_simulator
+from tribune.sim.smart import SmartSimulator
 
 
 async def ask(port: PtyClient, request: bytes) -> bytes:
@@ -68,10 +69,12 @@ async def test_front_panel_changes_are_announced() -> None:
     async with start_simulator("smart-board", pty=True, speed=20) as sim:
         port = PtyClient(sim.path)
         try:
-            sim.sim.power.force(Power.ON)
-            sim.sim.front_panel("input", "android")
+            board = sim.sim
+            assert isinstance(board, SmartSimulator)
+            board.power.force(Power.ON)
+            board.front_panel("input", "android")
             assert await port.read_until(b"\r\n") == b"#input=android\r\n"
-            sim.sim.front_panel("volume", "40")
+            board.front_panel("volume", "40")
             assert await port.read_until(b"\r\n") == b"#volume=40\r\n"
             assert await ask(port, b"get input\r") == b"input=android\r\n>"
             assert await ask(port, b"set input=dp1\r") == b"invalid cmd: setinput=dp1\r\n>"
