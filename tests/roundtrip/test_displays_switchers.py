@@ -12,148 +12,42 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from tests.roundtrip.harness import (
+    POLL_SECONDS,
+    Case,
+    Device,
+    assert_sensible,
+    driver_problems,
+    failed_polls,
+    over,
+    values_to_try,
+    wait_for_power,
+    wait_until,
+)
 from tribune.drivers.capabilities import CompiledCapability, Value
 from tribune.drivers.runtime import DeviceEvent, DeviceRuntime, HealthStatus, Source
 from tribune.errors import DeviceRefusedError
-from tribune.profiles.loader import ProfileLoader
-from tribune.profiles.schema import POWER_STATES, Profile, ValueType
-from tribune.sim import Power, RunningSimulator, start_simulator
-
-SPEED = 50.0
-POLL_SECONDS = 1.5
-
-
-@dataclass(frozen=True)
-class Case:
-    """One profile on one kind of link to one simulator."""
-
-    name: str
-    profile: str
-    sim: str
-    pty: bool = False
-    options: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def has_power(self) -> bool:
-        """Whether the device has a power state (displays do, switchers do not)."""
-        return self.sim in ("smart-board", "samsung-mdc")
-
+from tribune.profiles.schema import ValueType
+from tribune.sim import Power, RunningSimulator
 
 CASES = [
-    Case("extron-telnet", "extron-sis", "extron-sis"),  # greets with its copyright banner
-    Case("extron-serial", "extron-sis", "extron-sis", pty=True),
-    Case("kramer-tcp", "kramer-p3000", "kramer-p3000"),
-    Case("kramer-serial", "kramer-p3000", "kramer-p3000", pty=True),
-    Case("smart-serial", "smart-board", "smart-board", pty=True),  # RS-232 only, 19200 8N1
+    # Switchers have no power state; they greet, tie and report.
+    Case("extron-telnet", "extron-sis", has_power=False),  # greets with its copyright banner
+    Case("extron-serial", "extron-sis", pty=True, has_power=False),
+    Case("kramer-tcp", "kramer-p3000", has_power=False),
+    Case("kramer-serial", "kramer-p3000", pty=True, has_power=False),
+    Case("smart-serial", "smart-board", pty=True),  # RS-232 only, 19200 8N1
     # The simulated display has id 01 (menu: ID Setting); the profile's default is 00.
-    Case("samsung-tcp", "samsung-mdc", "samsung-mdc", options={"id": "01"}),
-    Case("samsung-serial", "samsung-mdc", "samsung-mdc", pty=True, options={"id": "01"}),
+    Case("samsung-tcp", "samsung-mdc", options={"id": "01"}),
+    Case("samsung-serial", "samsung-mdc", pty=True, options={"id": "01"}),
 ]
 
-
-def scaled(profile: Profile, speed: float) -> Profile:
-    """`profile` with its timing and poll plan divided by `speed`, like the simulator's."""
-    timing = profile.timing
-    fast = timing.model_copy(
-        update={
-            "gap": timing.gap / speed,
-            "reply_timeout": max(0.5, timing.reply_timeout / speed),
-            "warmup": timing.warmup / speed,
-            "cooldown": timing.cooldown / speed,
-            "busy_retry_delay": max(0.02, timing.busy_retry_delay / speed),
-            "busy_max_wait": timing.busy_max_wait / speed,
-            "reconnect_min": 0.1,
-            "reconnect_max": 0.5,
-        }
-    )
-    poll = [e.model_copy(update={"every": max(0.1, e.every / speed)}) for e in profile.poll]
-    return profile.model_copy(update={"timing": fast, "poll": poll})
-
-
-@dataclass
-class Device:
-    """A running simulator and the profile and link that drive it."""
-
-    case: Case
-    sim: RunningSimulator
-    profile: Profile
-    url: str
-
-    def runtime(self, *, poll: bool = False) -> DeviceRuntime:
-        """A runtime on this device's link (not started)."""
-        return DeviceRuntime(
-            self.case.name, self.profile, self.url, options=self.case.options, poll=poll
-        )
-
-    def power_on(self) -> None:
-        """Skip the warm-up: the device is on."""
-        if self.case.has_power:
-            self.sim.sim.power.force(Power.ON)
-
-
-@pytest.fixture(scope="module")
-def loader() -> ProfileLoader:
-    """The shipped profiles."""
-    return ProfileLoader()
-
-
-@pytest.fixture(params=CASES, ids=[case.name for case in CASES])
-async def device(request: pytest.FixtureRequest, loader: ProfileLoader) -> AsyncIterator[Device]:
-    """The case's simulator, serving TCP or a line-checked pty."""
-    case: Case = request.param
-    profile = scaled(loader.load(case.profile).profile, SPEED)
-    if case.pty:
-        endpoint: dict[str, Any] = {"pty": True, "check_line": True}
-    else:
-        endpoint = {"tcp": ("127.0.0.1", 0)}
-    async with start_simulator(case.sim, speed=SPEED, **endpoint) as sim:
-        url = sim.path if case.pty else f"tcp://127.0.0.1:{sim.port}"
-        yield Device(case, sim, profile, url)
-
-
-@pytest.fixture
-async def runtime(device: Device) -> AsyncIterator[DeviceRuntime]:
-    """A started runtime without polls, so each exchange is the test's own."""
-    rt = device.runtime()
-    await rt.start()
-    yield rt
-    await rt.stop()
-
-
-# --- what the simulated model has --------------------------------------------------------------
-
-
-def model_has(device: Device, cap: str, wire: str) -> bool:
-    """Whether the simulated model has this input (profiles list the whole family's)."""
-    state = device.sim.state
-    if cap != "input":
-        return True
-    if device.case.sim == "smart-board":
-        return wire.lower() in state.inputs
-    if device.case.sim == "samsung-mdc":
-        return int(wire, 16) in state.inputs
-    return True
-
-
-def values_to_try(device: Device, cap: CompiledCapability) -> list[Value]:
-    """A few valid values of a settable capability that the simulated model accepts."""
-    if cap.type is ValueType.BOOL:
-        return [True, False, True, False]
-    if cap.type is ValueType.LEVEL:
-        return [0, 35, 100, 60]
-    if cap.type is ValueType.ROUTE:
-        # Each output gets a few inputs in turn; 0 unties it (Extron X@ = 0, Kramer IN = 0).
-        return [{out: src} for src in ("2", "4", "0", "1") for out in cap.spec.outputs or []]
-    if cap.type is ValueType.ENUM and cap.spec.values is not None:
-        return [name for name, wire in cap.spec.values.items() if model_has(device, cap.name, wire)]
-    raise AssertionError(f"{cap.name}: no test values for type {cap.type}")
+pytestmark = over(CASES)
 
 
 def sim_route(device: Device) -> dict[str, str]:
@@ -189,28 +83,6 @@ TRANSITIONS: dict[str, tuple[list[Value], list[Value]]] = {
 }
 
 
-def assert_sensible(cap: CompiledCapability, value: Value) -> None:
-    """A reading has the capability's type and lies in its domain."""
-    if cap.type is ValueType.POWER:
-        assert value in POWER_STATES, value
-    elif cap.type is ValueType.BOOL:
-        assert isinstance(value, bool), value
-    elif cap.type is ValueType.LEVEL:
-        assert isinstance(value, int), value
-        assert 0 <= value <= 100, value
-    elif cap.type is ValueType.ENUM:
-        names = set(cap.spec.values or {}) | set((cap.spec.read or {}).values())
-        assert value in names, value
-    elif cap.type is ValueType.TEXT:
-        assert isinstance(value, str), value
-        assert value, f"{cap.name} is empty"
-    elif cap.type is ValueType.ROUTE:
-        assert isinstance(value, dict), value
-        assert all(src.isdigit() for src in value.values()), value
-    else:
-        raise AssertionError(f"{cap.name}: unexpected type {cap.type}")
-
-
 async def read(rt: DeviceRuntime, cap: CompiledCapability) -> Value:
     """Read a capability; a route is read output by output and merged."""
     if cap.type is not ValueType.ROUTE:
@@ -222,37 +94,6 @@ async def read(rt: DeviceRuntime, cap: CompiledCapability) -> Value:
         assert tie.keys() == {output}, tie
         ties.update(tie)
     return ties
-
-
-async def wait_until(predicate: Callable[[], bool], timeout: float = 3.0) -> None:
-    """Wait until `predicate()` holds."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
-
-
-async def wait_for_power(rt: DeviceRuntime, want: str, timeout: float = 5.0) -> list[Value]:
-    """Read power until it is `want`; returns every distinct reading on the way."""
-    seen: list[Value] = []
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await rt.get("power")
-        if not seen or seen[-1] != value:
-            seen.append(value)
-        if value == want:
-            return seen
-        assert time.monotonic() < deadline, f"power never became {want}: {seen}"
-        await asyncio.sleep(0.02)
-
-
-def driver_problems(caplog: pytest.LogCaptureFixture) -> list[str]:
-    """Warnings and errors the drivers logged."""
-    return [
-        r.getMessage()
-        for r in caplog.records
-        if r.name.startswith("tribune.drivers") and r.levelno >= logging.WARNING
-    ]
 
 
 # --- the round trips ---------------------------------------------------------------------------
@@ -311,9 +152,9 @@ async def test_power_cycle_goes_through_its_transitions(
     warming, cooling = TRANSITIONS[device.case.sim]
     assert await runtime.get("power") == "off"
     await runtime.set("power", "on")
-    assert await wait_for_power(runtime, "on") == warming
+    assert await wait_for_power(runtime, "on", interval=0.02) == warming
     await runtime.set("power", "off")
-    assert await wait_for_power(runtime, "off") == cooling
+    assert await wait_for_power(runtime, "off", interval=0.02) == cooling
     # Only changes are events; the SMART board announces each end of transition itself too.
     assert [v for i, v in enumerate(events) if i == 0 or events[i - 1] != v] == [
         "off",
@@ -419,4 +260,4 @@ async def test_poll_plan_runs_clean_and_stays_online(
     finally:
         await rt.stop()
     assert not driver_problems(caplog)
-    assert not [r.getMessage() for r in caplog.records if "poll of" in r.getMessage()]
+    assert not failed_polls(caplog)

@@ -11,167 +11,50 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
-from typing import Any, cast
+from collections.abc import Callable
+from typing import cast
 
 import pytest
 
-from tribune.drivers.capabilities import CompiledCapability, Value
+from tests.roundtrip.harness import (
+    POLL_SECONDS,
+    Case,
+    Device,
+    assert_sensible,
+    driver_problems,
+    failed_polls,
+    over,
+    values_to_try,
+    wait_for_power,
+)
+from tribune.drivers.capabilities import Value
 from tribune.drivers.codecs.base import Frame
 from tribune.drivers.runtime import DeviceEvent, DeviceRuntime, HealthStatus
-from tribune.profiles.loader import ProfileLoader
-from tribune.profiles.schema import POWER_STATES, Profile, ValueType
+from tribune.profiles.schema import ValueType
 from tribune.profiles.templates import ReplyPattern, compile_reply, compile_send
-from tribune.sim import Power, RunningSimulator, start_simulator
+from tribune.sim import Power, RunningSimulator
 from tribune.sim.pjlink import PjlinkSimulator
 
-SPEED = 50.0
-POLL_SECONDS = 1.5
-
-
-@dataclass(frozen=True)
-class Case:
-    """One profile on one kind of link to one simulator."""
-
-    name: str
-    profile: str
-    sim: str
-    pty: bool = False
-    password: str | None = None
-    options: dict[str, Any] = field(default_factory=dict)
-    # ESC/VP21 answers `PWR ON` / `PWR OFF` with its `:` only once the lamp is lit / the
-    # projector has stopped, so the set itself spans the transition and no reading sees it.
-    power_set_spans_transition: bool = False
-
-
 CASES = [
-    Case("pjlink-class1", "pjlink", "pjlink", options={"class_": 1}),
-    Case("pjlink-class1-password", "pjlink", "pjlink", password="secret", options={"class_": 1}),
+    Case("pjlink-class1", "pjlink", sim_options={"class_": 1}),
+    Case("pjlink-class1-password", "pjlink", password="secret", sim_options={"class_": 1}),
     # A class 2 projector still answers every class 1 command.
-    Case("pjlink-on-class2", "pjlink", "pjlink", options={"class_": 2}),
-    Case("pjlink-class2", "pjlink-class2", "pjlink", options={"class_": 2}),
+    Case("pjlink-on-class2", "pjlink", sim_options={"class_": 2}),
+    Case("pjlink-class2", "pjlink-class2", "pjlink", sim_options={"class_": 2}),
     Case(
         "pjlink-class2-password",
         "pjlink-class2",
         "pjlink",
         password="secret",
-        options={"class_": 2},
+        sim_options={"class_": 2},
     ),
-    Case("epson-escvpnet", "epson-escvp21", "epson-escvp21", power_set_spans_transition=True),
-    Case(
-        "epson-serial", "epson-escvp21", "epson-escvp21", pty=True, power_set_spans_transition=True
-    ),
-    Case("nec-tcp", "nec-projector", "nec-projector"),
-    Case("nec-serial", "nec-projector", "nec-projector", pty=True),
+    Case("epson-escvpnet", "epson-escvp21", power_set_spans_transition=True),
+    Case("epson-serial", "epson-escvp21", pty=True, power_set_spans_transition=True),
+    Case("nec-tcp", "nec-projector"),
+    Case("nec-serial", "nec-projector", pty=True),
 ]
 
-
-def scaled(profile: Profile, speed: float) -> Profile:
-    """`profile` with its timing and poll plan divided by `speed`, like the simulator's."""
-    timing = profile.timing
-    fast = timing.model_copy(
-        update={
-            "gap": timing.gap / speed,
-            "reply_timeout": max(0.5, timing.reply_timeout / speed),
-            "warmup": timing.warmup / speed,
-            "cooldown": timing.cooldown / speed,
-            "busy_retry_delay": max(0.02, timing.busy_retry_delay / speed),
-            "busy_max_wait": timing.busy_max_wait / speed,
-            "reconnect_min": 0.1,
-            "reconnect_max": 0.5,
-        }
-    )
-    poll = [e.model_copy(update={"every": max(0.1, e.every / speed)}) for e in profile.poll]
-    return profile.model_copy(update={"timing": fast, "poll": poll})
-
-
-@dataclass
-class Device:
-    """A running simulator and a runtime driving it through the profile."""
-
-    case: Case
-    sim: RunningSimulator
-    profile: Profile
-    url: str
-
-    def runtime(self, *, poll: bool = False) -> DeviceRuntime:
-        """A runtime on this device's link (not started)."""
-        return DeviceRuntime(
-            self.case.name, self.profile, self.url, password=self.case.password, poll=poll
-        )
-
-
-@pytest.fixture(scope="module")
-def loader() -> ProfileLoader:
-    """The shipped profiles."""
-    return ProfileLoader()
-
-
-@pytest.fixture(params=CASES, ids=[case.name for case in CASES])
-async def device(request: pytest.FixtureRequest, loader: ProfileLoader) -> AsyncIterator[Device]:
-    """The case's simulator, serving TCP or a line-checked pty."""
-    case: Case = request.param
-    profile = scaled(loader.load(case.profile).profile, SPEED)
-    options: dict[str, Any] = dict(case.options)
-    if case.password is not None:
-        options["password"] = case.password
-    if case.pty:
-        endpoint: dict[str, Any] = {"pty": True, "check_line": True}
-    else:
-        endpoint = {"tcp": ("127.0.0.1", 0)}
-    async with start_simulator(case.sim, speed=SPEED, **endpoint, **options) as sim:
-        url = sim.path if case.pty else f"tcp://127.0.0.1:{sim.port}"
-        yield Device(case, sim, profile, url)
-
-
-@pytest.fixture
-async def runtime(device: Device) -> AsyncIterator[DeviceRuntime]:
-    """A started runtime without polls, so each exchange is the test's own."""
-    rt = device.runtime()
-    await rt.start()
-    yield rt
-    await rt.stop()
-
-
-# --- what the simulated model has --------------------------------------------------------------
-
-
-def has_wire_value(device: Device, cap: str, wire: str) -> bool:
-    """Whether the simulated model has this wire value (an input it really has, say).
-
-    Profiles list every input of the family; each simulated model has only some of them, and
-    selecting one it lacks is refused as on a real projector. So the values to try come from
-    the simulator's own state, not from the profile.
-    """
-    state = device.sim.state
-    if cap != "input":
-        return True
-    if device.case.sim == "pjlink":
-        return wire in state.inputs
-    if device.case.sim == "epson-escvp21":
-        return wire in state.sources
-    if device.case.sim == "nec-projector":
-        return int(wire, 16) in state.inputs
-    return True
-
-
-def values_to_try(device: Device, cap: CompiledCapability) -> list[Value]:
-    """A few valid values of a settable capability that the simulated model accepts."""
-    if cap.type is ValueType.BOOL:
-        return [True, False, True, False]
-    if cap.type is ValueType.LEVEL:
-        return [0, 35, 100, 60]
-    if cap.type is ValueType.ENUM and cap.spec.values is not None:
-        # Semantic names that share a wire value read back as the first of them: try that one.
-        seen: set[str] = set()
-        chosen: list[Value] = []
-        for name, wire in cap.spec.values.items():
-            if wire not in seen and has_wire_value(device, cap.name, wire):
-                chosen.append(name)
-            seen.add(wire)
-        return chosen
-    raise AssertionError(f"{cap.name}: no test values for type {cap.type}")
+pytestmark = over(CASES)
 
 
 # Set-only capabilities are checked in the simulator's state instead of by reading them back.
@@ -198,47 +81,11 @@ EXPECTED: dict[tuple[str, str], Callable[[RunningSimulator], Value]] = {
 }
 
 
-def assert_sensible(cap: CompiledCapability, value: Value) -> None:
-    """A reading has the capability's type and lies in its domain."""
-    if cap.type is ValueType.POWER:
-        assert value in POWER_STATES, value
-    elif cap.type is ValueType.BOOL:
-        assert isinstance(value, bool), value
-    elif cap.type is ValueType.LEVEL:
-        assert isinstance(value, int), value
-        assert 0 <= value <= 100, value
-    elif cap.type is ValueType.INT:
-        assert isinstance(value, int), value
-        assert value >= 0, value
-    elif cap.type is ValueType.ENUM:
-        names = set(cap.spec.values or {}) | set((cap.spec.read or {}).values())
-        assert value in names, value
-    elif cap.type is ValueType.TEXT:
-        assert isinstance(value, str), value
-        assert value, f"{cap.name} is empty"
-    else:
-        raise AssertionError(f"{cap.name}: unexpected type {cap.type}")
-
-
-async def wait_for_power(rt: DeviceRuntime, want: str, timeout: float = 5.0) -> list[Value]:
-    """Read power until it is `want`; returns every reading on the way."""
-    seen: list[Value] = []
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await rt.get("power")
-        if not seen or seen[-1] != value:
-            seen.append(value)
-        if value == want:
-            return seen
-        assert time.monotonic() < deadline, f"power never became {want}: {seen}"
-        await asyncio.sleep(0.05)
-
-
 # --- the round trips ---------------------------------------------------------------------------
 
 
 async def test_every_readable_capability_reads(device: Device, runtime: DeviceRuntime) -> None:
-    device.sim.sim.power.force(Power.ON)
+    device.power_on()
     readable = [cap for cap in runtime.compiled.capabilities.values() if cap.readable]
     assert readable
     for cap in readable:
@@ -253,7 +100,7 @@ async def test_every_readable_capability_reads(device: Device, runtime: DeviceRu
 async def test_every_settable_capability_round_trips(
     device: Device, runtime: DeviceRuntime
 ) -> None:
-    device.sim.sim.power.force(Power.ON)
+    device.power_on()
     for cap in runtime.compiled.capabilities.values():
         if not cap.settable or cap.type is ValueType.POWER:
             continue  # power has its own test: it goes through warm-up and cool-down
@@ -337,7 +184,7 @@ ACTION_EFFECTS: dict[tuple[str, str], tuple[Callable[[RunningSimulator], int], i
 
 
 async def test_every_action_runs(device: Device, runtime: DeviceRuntime) -> None:
-    device.sim.sim.power.force(Power.ON)
+    device.power_on()
     for name, action in device.profile.actions.items():
         # The one parameterised action (PJLink INNM) names an input the model has.
         params = {p: next(iter(device.sim.state.inputs)) for p in action.params}
@@ -354,7 +201,7 @@ def answers(reply: ReplyPattern) -> Callable[[Frame], bool]:
 
 
 async def test_identify_queries_answer(device: Device, runtime: DeviceRuntime) -> None:
-    device.sim.sim.power.force(Power.ON)
+    device.power_on()
     binary = device.profile.codec == "binary"
     assert device.profile.identify
     for entry in device.profile.identify:
@@ -376,7 +223,7 @@ async def test_identify_queries_answer(device: Device, runtime: DeviceRuntime) -
 async def test_poll_plan_runs_clean_and_stays_online(
     device: Device, caplog: pytest.LogCaptureFixture
 ) -> None:
-    device.sim.sim.power.force(Power.ON)
+    device.power_on()
     caplog.set_level(logging.INFO, logger="tribune.drivers")
     rt = device.runtime(poll=True)
     await rt.start()
@@ -387,11 +234,6 @@ async def test_poll_plan_runs_clean_and_stays_online(
         assert rt.health.status is HealthStatus.ONLINE
     finally:
         await rt.stop()
-    problems = [
-        r
-        for r in caplog.records
-        if r.name.startswith("tribune.drivers") and r.levelno >= logging.WARNING
-    ]
-    assert not problems, [r.getMessage() for r in problems]
-    failed_polls = [r.getMessage() for r in caplog.records if "poll of" in r.getMessage()]
-    assert not failed_polls
+    problems = driver_problems(caplog)
+    assert not problems, problems
+    assert not failed_polls(caplog)
