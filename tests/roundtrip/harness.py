@@ -121,6 +121,23 @@ async def running(case: Case, profiles: ProfileLoader) -> AsyncIterator[Device]:
         yield Device(case, sim, profile, url)
 
 
+@asynccontextmanager
+async def polling(device: Device, caplog: pytest.LogCaptureFixture) -> AsyncIterator[DeviceRuntime]:
+    """A polling runtime on the device, switched on, once its poll plan ran `POLL_SECONDS`.
+
+    The drivers' INFO and above go to `caplog` meanwhile; the runtime stops on leaving.
+    """
+    device.power_on()
+    caplog.set_level(logging.INFO, logger="tribune.drivers")
+    rt = device.runtime(poll=True)
+    await rt.start()
+    try:
+        await asyncio.sleep(POLL_SECONDS)
+        yield rt
+    finally:
+        await rt.stop()
+
+
 # --- what the simulated model has --------------------------------------------------------------
 
 # Profiles list every input of the family; each simulated model has only some of them, and

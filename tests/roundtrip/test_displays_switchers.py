@@ -10,7 +10,6 @@ puts on the port, as a real device hears only noise at the wrong speed.
 from __future__ import annotations
 
 import asyncio
-import logging
 import re
 from collections.abc import Callable
 from typing import Any
@@ -18,13 +17,13 @@ from typing import Any
 import pytest
 
 from tests.roundtrip.harness import (
-    POLL_SECONDS,
     Case,
     Device,
     assert_sensible,
     driver_problems,
     failed_polls,
     over,
+    polling,
     values_to_try,
     wait_for_power,
     wait_until,
@@ -245,19 +244,12 @@ async def unsolicited_round(device: Device, runtime: DeviceRuntime) -> None:
 async def test_poll_plan_runs_clean_and_stays_online(
     device: Device, caplog: pytest.LogCaptureFixture
 ) -> None:
-    device.power_on()
-    caplog.set_level(logging.INFO, logger="tribune.drivers")
-    rt = device.runtime(poll=True)
-    await rt.start()
-    try:
-        await asyncio.sleep(POLL_SECONDS)
+    async with polling(device, caplog) as rt:
         polled = {entry.get for entry in device.profile.poll}
         assert polled <= set(rt.state), polled - set(rt.state)
         if "route" in polled:
             assert rt.state["route"].value == sim_route(device)
         assert rt.health.status is HealthStatus.ONLINE
         assert rt.link.frame_errors == 0
-    finally:
-        await rt.stop()
     assert not driver_problems(caplog)
     assert not failed_polls(caplog)

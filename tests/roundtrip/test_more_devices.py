@@ -10,19 +10,17 @@ parity on a pty, so pyserial cannot open one there.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Callable
 
 import pytest
 
 from tests.roundtrip.harness import (
-    POLL_SECONDS,
     Case,
     Device,
     assert_sensible,
     driver_problems,
     over,
+    polling,
     settled,
     values_to_try,
     wait_for,
@@ -135,16 +133,9 @@ async def test_codec_actions_dial_preset_and_hang_up(
 async def test_poll_plan_runs_clean_and_stays_online(
     device: Device, caplog: pytest.LogCaptureFixture
 ) -> None:
-    device.power_on()
-    caplog.set_level(logging.INFO, logger="tribune.drivers")
-    rt = device.runtime(poll=True)
-    await rt.start()
-    try:
-        await asyncio.sleep(POLL_SECONDS)
+    async with polling(device, caplog) as rt:
         polled = {entry.get for entry in device.profile.poll}
         assert polled <= set(rt.state), polled - set(rt.state)
         assert rt.health.status is HealthStatus.ONLINE
-    finally:
-        await rt.stop()
     problems = driver_problems(caplog)
     assert not problems, problems

@@ -17,13 +17,13 @@ from typing import cast
 import pytest
 
 from tests.roundtrip.harness import (
-    POLL_SECONDS,
     Case,
     Device,
     assert_sensible,
     driver_problems,
     failed_polls,
     over,
+    polling,
     values_to_try,
     wait_for_power,
 )
@@ -223,17 +223,10 @@ async def test_identify_queries_answer(device: Device, runtime: DeviceRuntime) -
 async def test_poll_plan_runs_clean_and_stays_online(
     device: Device, caplog: pytest.LogCaptureFixture
 ) -> None:
-    device.power_on()
-    caplog.set_level(logging.INFO, logger="tribune.drivers")
-    rt = device.runtime(poll=True)
-    await rt.start()
-    try:
-        await asyncio.sleep(POLL_SECONDS)
+    async with polling(device, caplog) as rt:
         polled = {entry.get for entry in device.profile.poll}
         assert polled <= set(rt.state), polled - set(rt.state)
         assert rt.health.status is HealthStatus.ONLINE
-    finally:
-        await rt.stop()
     problems = driver_problems(caplog)
     assert not problems, problems
     assert not failed_polls(caplog)
