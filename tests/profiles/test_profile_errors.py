@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -42,45 +43,103 @@ def _where(error: ConfigError) -> tuple[str, int, str]:
     return found.group(1), int(found.group(2)), found.group(3)
 
 
-def test_misspelt_field_names_the_field_and_its_line(tmp_path: Path) -> None:
-    path = _copy(tmp_path, "projector", "epson-escvp21")
-    line = _break(path, "  reply_timeout: 3.0", "  reply_timeot: 3.0")
-    where, at, message = _where(_load_error(path))
-    assert where == str(path)
-    assert at == line
-    assert message.startswith("timing.reply_timeot: unknown field")
-    assert "did you mean 'reply_timeout'" in message
+@dataclass(frozen=True)
+class Mistake:
+    """One edit to a shipped profile, and the error that must point at the edited line."""
+
+    name: str
+    kind: str
+    profile: str
+    old: str
+    new: str
+    starts: str  # the error's message, after FILE:LINE:, starts with this
+    mentions: tuple[str, ...] = ()  # and mentions these
 
 
-def test_misspelt_command_field_inside_a_capability(tmp_path: Path) -> None:
-    path = _copy(tmp_path, "display", "samsung-mdc")
-    line = _break(
-        path,
+MISTAKES = [
+    Mistake(
+        "misspelt_field_names_the_field_and_its_line",
+        "projector",
+        "epson-escvp21",
+        "  reply_timeout: 3.0",
+        "  reply_timeot: 3.0",
+        "timing.reply_timeot: unknown field",
+        ("did you mean 'reply_timeout'",),
+    ),
+    Mistake(
+        "misspelt_command_field_inside_a_capability",
+        "display",
+        "samsung-mdc",
         "get: {send: 'AA 12 {id} 00', reply:",
         "get: {send: 'AA 12 {id} 00', replay:",
-    )
+        "capabilities.volume.get.replay: unknown field",
+        ("'reply'",),
+    ),
+    Mistake(
+        "bad_regular_expression",
+        "projector",
+        "epson-escvp21",
+        "'PWR=(?P<value>0[0-9])'",
+        "'PWR=(?P<value>0[0-9]'",
+        "capabilities.power.get.reply: bad regular expression",
+    ),
+    Mistake(
+        "bad_hex_token_in_a_binary_template",
+        "projector",
+        "sony-projector",
+        "send: 'A9 01 13 01 00 00'",
+        "send: 'A9 01 13 01 00 0G'",
+        "capabilities.lamp_hours.get.send: bad hex token '0G'",
+    ),
+    Mistake(
+        "wrong_value_type",
+        "switcher",
+        "kramer-p3000",
+        "{baudrate: 115200,",
+        "{baudrate: fast,",
+        "link.serial.baudrate:",
+        ("integer",),
+    ),
+    Mistake(
+        "wrong_poll_interval_type",
+        "board",
+        "smart-board",
+        "- {get: volume, every: 30}",
+        "- {get: volume, every: often}",
+        "poll.2.every:",
+    ),
+    Mistake(
+        "misspelt_enum_value",
+        "display",
+        "lg-display",
+        "kind: display",
+        "kind: dispaly",
+        "kind:",
+        ("'display'",),
+    ),
+    Mistake(
+        "id_must_match_the_file_name",
+        "switcher",
+        "extron-sis",
+        "id: extron-sis",
+        "id: extron-sis2",
+        "id:",
+    ),
+]
+
+
+@pytest.mark.parametrize("mistake", MISTAKES, ids=[m.name for m in MISTAKES])
+def test_mistake_is_named_at_its_line(tmp_path: Path, mistake: Mistake) -> None:
+    path = _copy(tmp_path, mistake.kind, mistake.profile)
+    line = _break(path, mistake.old, mistake.new)
     error = _load_error(path)
     assert isinstance(error, ProfileError)
-    _, at, message = _where(error)
+    where, at, message = _where(error)
+    assert where == str(path)
     assert at == line
-    assert message.startswith("capabilities.volume.get.replay: unknown field")
-    assert "'reply'" in message
-
-
-def test_bad_regular_expression(tmp_path: Path) -> None:
-    path = _copy(tmp_path, "projector", "epson-escvp21")
-    line = _break(path, "'PWR=(?P<value>0[0-9])'", "'PWR=(?P<value>0[0-9]'")
-    _, at, message = _where(_load_error(path))
-    assert at == line
-    assert message.startswith("capabilities.power.get.reply: bad regular expression")
-
-
-def test_bad_hex_token_in_a_binary_template(tmp_path: Path) -> None:
-    path = _copy(tmp_path, "projector", "sony-projector")
-    line = _break(path, "send: 'A9 01 13 01 00 00'", "send: 'A9 01 13 01 00 0G'")
-    _, at, message = _where(_load_error(path))
-    assert at == line
-    assert message.startswith("capabilities.lamp_hours.get.send: bad hex token '0G'")
+    assert message.startswith(mistake.starts)
+    for mention in mistake.mentions:
+        assert mention in message
 
 
 def test_poll_naming_an_unknown_capability(tmp_path: Path) -> None:
@@ -90,40 +149,6 @@ def test_poll_naming_an_unknown_capability(tmp_path: Path) -> None:
     assert where == str(path)
     assert "poll[2]" in message
     assert "'volumn' is not a readable capability" in message
-
-
-def test_wrong_value_type(tmp_path: Path) -> None:
-    path = _copy(tmp_path, "switcher", "kramer-p3000")
-    line = _break(path, "{baudrate: 115200,", "{baudrate: fast,")
-    _, at, message = _where(_load_error(path))
-    assert at == line
-    assert message.startswith("link.serial.baudrate:")
-    assert "integer" in message
-
-
-def test_wrong_poll_interval_type(tmp_path: Path) -> None:
-    path = _copy(tmp_path, "board", "smart-board")
-    line = _break(path, "- {get: volume, every: 30}", "- {get: volume, every: often}")
-    _, at, message = _where(_load_error(path))
-    assert at == line
-    assert message.startswith("poll.2.every:")
-
-
-def test_misspelt_enum_value(tmp_path: Path) -> None:
-    path = _copy(tmp_path, "display", "lg-display")
-    line = _break(path, "kind: display", "kind: dispaly")
-    _, at, message = _where(_load_error(path))
-    assert at == line
-    assert message.startswith("kind:")
-    assert "'display'" in message
-
-
-def test_id_must_match_the_file_name(tmp_path: Path) -> None:
-    path = _copy(tmp_path, "switcher", "extron-sis")
-    line = _break(path, "id: extron-sis", "id: extron-sis2")
-    _, at, message = _where(_load_error(path))
-    assert at == line
-    assert message.startswith("id:")
 
 
 def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
