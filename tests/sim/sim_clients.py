@@ -1,4 +1,7 @@
-"""Raw clients for the simulator tests: a real TCP socket and a real pty opened by path."""
+"""Raw clients for the simulator tests: a real TCP socket and a real pty opened by path.
+
+And the PJLink exchange the PJLink and fault tests share.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,8 @@ import asyncio
 import os
 import termios
 import tty
+
+from tribune.sim import RunningSimulator
 
 TIMEOUT = 2.0
 
@@ -146,3 +151,16 @@ class PtyClient:
     def close(self) -> None:
         """Close the port."""
         os.close(self.fd)
+
+
+async def pjlink_connect(sim: RunningSimulator) -> TcpClient:
+    """A TCP client past the greeting of a PJLink projector without password."""
+    client = await TcpClient.connect(sim.port)
+    assert await client.read_until(b"\r") == b"PJLINK 0\r"
+    return client
+
+
+async def pjlink_ask(client: TcpClient, request: bytes) -> bytes:
+    """Send a PJLink command; its answer, up to and including the `\\r`."""
+    await client.send(request)
+    return await client.read_until(b"\r")

@@ -6,13 +6,9 @@ import asyncio
 import time
 
 from tests.sim.sim_clients import PtyClient, TcpClient
+from tests.sim.sim_clients import pjlink_ask as ask
+from tests.sim.sim_clients import pjlink_connect as connect
 from tribune.sim import RunningSimulator, start_simulator
-
-
-async def connect(sim: RunningSimulator) -> TcpClient:
-    client = await TcpClient.connect(sim.port)
-    assert await client.read_until(b"\r") == b"PJLINK 0\r"
-    return client
 
 
 async def test_drop_next_replies(pjlink: RunningSimulator) -> None:
@@ -32,11 +28,6 @@ async def test_garbage_keeps_length_and_terminator(pjlink: RunningSimulator) -> 
     assert reply[-1:] == b"\r"
     assert await ask(client, b"%1POWR ?\r") == b"%1POWR=0\r"
     await client.close()
-
-
-async def ask(client: TcpClient, request: bytes) -> bytes:
-    await client.send(request)
-    return await client.read_until(b"\r")
 
 
 async def test_delay_keeps_order(pjlink: RunningSimulator) -> None:

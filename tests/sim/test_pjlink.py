@@ -6,18 +6,9 @@ import asyncio
 import hashlib
 
 from tests.sim.sim_clients import TcpClient
+from tests.sim.sim_clients import pjlink_ask as ask
+from tests.sim.sim_clients import pjlink_connect as connect
 from tribune.sim import Power, RunningSimulator, start_simulator
-
-
-async def connect(sim: RunningSimulator) -> TcpClient:
-    client = await TcpClient.connect(sim.port)
-    assert await client.read_until(b"\r") == b"PJLINK 0\r"
-    return client
-
-
-async def ask(client: TcpClient, request: bytes) -> bytes:
-    await client.send(request)
-    return await client.read_until(b"\r")
 
 
 async def test_power_cycle_with_busy_answers(pjlink: RunningSimulator) -> None:
