@@ -53,6 +53,9 @@ class DeviceLink:
         self._deframer = Deframer(codec)
         self._pending: tuple[bytes, FrameFilter, asyncio.Future[Frame]] | None = None
         self._lock = asyncio.Lock()
+        self._discarding = False
+        self._last_frame_at = 0.0
+        self.late_frames = 0
 
     @property
     def is_open(self) -> bool:
@@ -65,7 +68,9 @@ class DeviceLink:
         self.state = ConnectionState.CONNECTING
         transport = open_transport(self.url, self.settings)
         try:
-            await transport.open()
+            # Bounded: a serial server that drops packets would otherwise stall for minutes.
+            async with asyncio.timeout(self.handshake_timeout):
+                await transport.open()
             raw = RawReader(transport)
             await self.session.start(transport, raw, self.handshake_timeout)
         except TimeoutError as exc:
@@ -116,6 +121,29 @@ class DeviceLink:
             finally:
                 self._pending = None
 
+    async def discard_until_quiet(self, quiet: float, limit: float) -> int:
+        """Drop whatever arrives until the line has been quiet for `quiet` s (at most `limit` s).
+
+        After a request timed out its reply may still come; it must not be taken as the answer
+        to the next request. Returns how many late frames were dropped.
+        """
+        async with self._lock:
+            loop = asyncio.get_running_loop()
+            before = self.late_frames
+            self._discarding = True
+            started = loop.time()
+            self._last_frame_at = started
+            try:
+                while self.is_open:
+                    now = loop.time()
+                    quiet_until = self._last_frame_at + quiet
+                    if now >= quiet_until or now - started >= limit:
+                        break
+                    await asyncio.sleep(min(quiet_until, started + limit) - now)
+            finally:
+                self._discarding = False
+            return self.late_frames - before
+
     async def send_only(self, payload: bytes) -> None:
         """Send a request that gets no reply."""
         async with self._lock:
@@ -144,6 +172,8 @@ class DeviceLink:
 
     def _receive(self, data: bytes) -> None:
         log.debug("%s << %r", self.name, data)
+        if self._discarding:
+            self._last_frame_at = asyncio.get_running_loop().time()
         for item in self._deframer.feed(data):
             if isinstance(item, FrameError):
                 self.frame_errors += 1
@@ -152,6 +182,11 @@ class DeviceLink:
             self._dispatch(item)
 
     def _dispatch(self, frame: Frame) -> None:
+        if self._discarding:
+            self.late_frames += 1
+            self._last_frame_at = asyncio.get_running_loop().time()
+            log.info("%s: dropped a late reply %r", self.name, frame.raw)
+            return
         pending = self._pending
         if frame.kind is FrameKind.AUTH_ERROR:
             self._fail_pending(

@@ -14,7 +14,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -191,6 +191,10 @@ class DeviceRuntime:
         self._task: asyncio.Task[None] | None = None
         self._backoff = Backoff(self.timing.reconnect_min, self.timing.reconnect_max)
         self._next_poll: dict[str, float] = {}
+        self._poll_every = {entry.get: entry.every for entry in profile.poll}
+        self._readback: dict[str, None] = {}  # read once after a set, ahead of polls (ordered)
+        self._current: _Job | None = None
+        self._replied = False  # a reply came on the current connection
         self._last_exchange_end = 0.0
         self._connect_error: TribuneError | None = None
         self._transition: tuple[str, float] | None = None  # ("warming"|"cooling", until)
@@ -211,7 +215,11 @@ class DeviceRuntime:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.link.close()
-        self._fail_queue(LinkClosedError(f"{self.id}: stopped"))
+        stopped = LinkClosedError(f"{self.id}: stopped")
+        if self._current is not None:
+            self._settle(self._current, stopped)
+            self._current = None
+        self._fail_queue(stopped)
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Call `listener` on every event; returns the function that unsubscribes it."""
@@ -280,7 +288,9 @@ class DeviceRuntime:
             return
         if job is not None:
             self._queue.remove(job)
+            self._current = job  # left set if cancelled, so stop() can fail its callers
             await self._run_job(job)
+            self._current = None
             return
         due = self._due_poll()
         if due is not None:
@@ -320,6 +330,7 @@ class DeviceRuntime:
             return False
         self._set_connection(ConnectionState.CONNECTED)
         self._connect_error = None
+        self._replied = False
         log.info("%s: connected to %s", self.id, self.port)
         # Re-read everything: the device may have changed while we could not see it.
         now = time.monotonic()
@@ -353,6 +364,10 @@ class DeviceRuntime:
         except TribuneError as exc:
             self._settle(job, exc)
             return
+        except Exception as exc:  # a bug must not leave the caller waiting forever
+            log.exception("%s: %s %s failed unexpectedly", self.id, job.kind, job.name)
+            self._settle(job, exc)
+            return
         self._settle(job, None, result)
 
     @staticmethod
@@ -377,7 +392,8 @@ class DeviceRuntime:
             self._after_set(cap, job.value)
             return None
         command = self.compiled.actions[job.name]
-        await self._exchange(command, job.params, user=True)
+        # Not state: a dial or a volume step sent twice happens twice, so never re-send one.
+        await self._exchange(command, job.params, user=True, repeatable=False)
         return None
 
     def _after_set(self, cap: CompiledCapability, value: Value) -> None:
@@ -389,7 +405,8 @@ class DeviceRuntime:
                 self._transition = ("cooling", now + self.timing.cooldown)
         if cap.readable and cap.type is not ValueType.ROUTE:
             # Read back what the device now says rather than assume the set value.
-            self._next_poll[cap.name] = time.monotonic()
+            self._readback[cap.name] = None
+            self._wakeup.set()
         elif cap.type is ValueType.ROUTE and isinstance(value, dict):
             # One output was tied: the others keep their ties.
             self._record(cap.name, {**self._route_state(), **value}, Source.SET)
@@ -397,8 +414,10 @@ class DeviceRuntime:
             self._record(cap.name, value, Source.SET)
 
     async def _poll(self, capability: str) -> None:
-        every = next(e.every for e in self.profile.poll if e.get == capability)
-        self._next_poll[capability] = time.monotonic() + every
+        self._readback.pop(capability, None)
+        every = self._poll_every.get(capability)
+        if every is not None:
+            self._next_poll[capability] = time.monotonic() + every
         cap = self.compiled.capability(capability)
         try:
             if cap.type is ValueType.ROUTE:
@@ -446,14 +465,24 @@ class DeviceRuntime:
                 continue
             with contextlib.suppress(ProtocolError):
                 self._record(other.name, self.compiled.decode_value(other, groups), source)
-                if other.name in self._next_poll:
-                    every = next(e.every for e in self.profile.poll if e.get == other.name)
+                self._readback.pop(other.name, None)
+                every = self._poll_every.get(other.name)
+                if every is not None and other.name in self._next_poll:
                     self._next_poll[other.name] = time.monotonic() + every
 
     async def _exchange(
-        self, command: CompiledCommand, params: Mapping[str, Any], *, user: bool
+        self,
+        command: CompiledCommand,
+        params: Mapping[str, Any],
+        *,
+        user: bool,
+        repeatable: bool = True,
     ) -> tuple[Frame | None, dict[str, str]]:
-        """One request/reply with gap, retries on silence, busy retries and one reconnect."""
+        """One request/reply with gap, retries on silence, busy handling and one reconnect.
+
+        Only `repeatable` commands (reads, set-points) are re-sent after a timeout or a dropped
+        link: the device may have carried out the first one.
+        """
         payload = command.render({**self.options, **params})
         timeout = command.timeout or self.timing.reply_timeout
         timeouts = 0
@@ -461,6 +490,7 @@ class DeviceRuntime:
         while True:
             await self._respect_gap()
             started = time.monotonic()
+            garbled_before = self.link.frame_errors
             try:
                 if not self.link.is_open:
                     raise LinkClosedError(f"{self.id}: link is not open")
@@ -471,16 +501,25 @@ class DeviceRuntime:
                     payload, self._acceptor(command, {**self.options, **params}), timeout
                 )
             except DeviceTimeoutError as exc:
-                self._last_exchange_end = time.monotonic()
                 timeouts += 1
-                if timeouts <= self.timing.retries:
+                garbled = self.link.frame_errors - garbled_before
+                if garbled:
+                    exc = DeviceTimeoutError(
+                        f"{exc} ({garbled} garbled frames received: check the baud rate and "
+                        "line settings)"
+                    )
+                if repeatable and timeouts <= self.timing.retries:
                     log.info(
                         "%s: no reply, retrying (%d/%d)", self.id, timeouts, self.timing.retries
                     )
+                    # A late answer to the first try must not be taken for the retry's answer.
+                    await self.link.discard_until_quiet(min(0.3, timeout / 2), timeout)
+                    self._last_exchange_end = time.monotonic()
                     continue
+                self._last_exchange_end = time.monotonic()
                 self._unreachable(HealthStatus.OFFLINE, str(exc))
                 await self.link.close()  # reopen from scratch: a hung session, a replugged port
-                raise
+                raise exc from None
             except AuthenticationError as exc:
                 self._unreachable(HealthStatus.ERROR, str(exc))
                 await self.link.close()
@@ -488,7 +527,7 @@ class DeviceRuntime:
             except LinkClosedError as exc:
                 # PJLink projectors close idle connections; a replug closes the port: reopen once.
                 # A poll just ends here: the worker reconnects and judges reachability then.
-                if reconnected or not user:
+                if reconnected or not user or not repeatable:
                     raise
                 reconnected = True
                 if not await self._connect():
@@ -560,6 +599,8 @@ class DeviceRuntime:
     # --- polls ------------------------------------------------------------------------------
 
     def _due_poll(self) -> str | None:
+        if self._readback:
+            return next(iter(self._readback))
         if not self.polling or not self._next_poll:
             return None
         name, due = min(self._next_poll.items(), key=lambda item: item[1])
@@ -637,9 +678,14 @@ class DeviceRuntime:
     def _on_lost(self, exc: Exception) -> None:
         log.info("%s: link lost: %s", self.id, exc)
         self._set_connection(ConnectionState.DISCONNECTED)
+        if not self._replied and self.health.status is not HealthStatus.ERROR:
+            # Accepted and dropped without a word (a busy serial server, crashing firmware):
+            # back off instead of reconnecting in a tight loop.
+            self._unreachable(HealthStatus.OFFLINE, "the device closed the link without answering")
         self._wakeup.set()
 
     def _mark_online(self, started: float | None = None) -> None:
+        self._replied = True
         now = time.time()
         self.health.last_reply_at = now
         if started is not None:
@@ -662,7 +708,7 @@ class DeviceRuntime:
         self.health.since = time.time()
         level = logging.INFO if status is HealthStatus.ONLINE else logging.WARNING
         log.log(level, "%s: %s%s", self.id, status, f" ({error})" if error else "")
-        self._emit(DeviceEvent(self.id, "health", health=self.health))
+        self._emit(DeviceEvent(self.id, "health", health=replace(self.health)))
 
     def _set_connection(self, state: ConnectionState) -> None:
         self.health.connection = state

@@ -9,8 +9,8 @@ payload of the connection.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 
+from tribune.drivers.codecs.pjlink import pjlink_digest
 from tribune.drivers.transport import Transport
 from tribune.errors import AuthenticationError, DeviceBusyError, LinkError, ProtocolError
 
@@ -83,11 +83,6 @@ class WakeupSession(Session):
         transport.write(self.wakeup)
         # Whatever the device prints in answer (a prompt) is not a reply to anything.
         await reader.discard_for(self.settle)
-
-
-def pjlink_digest(random: str, password: str) -> str:
-    """The PJLink authentication digest: MD5 of the greeting's random number and the password."""
-    return hashlib.md5((random + password).encode("latin-1"), usedforsecurity=False).hexdigest()
 
 
 class PjlinkSession(Session):

@@ -213,14 +213,16 @@ class ThreadedSerialTransport(Transport):
         self.settings = settings
         self._serial: serial.SerialBase | None = None
         self._reader: asyncio.Task[None] | None = None
-        # One worker keeps writes in order; reads have their own so a write never waits on one.
-        self._writer_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rfc2217-write")
-        self._reader_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rfc2217-read")
+        self._writer_pool: ThreadPoolExecutor | None = None
+        self._reader_pool: ThreadPoolExecutor | None = None
 
     async def open(self) -> None:
         self._reset_queue()
         loop = asyncio.get_running_loop()
         s = self.settings
+        # One worker keeps writes in order; reads have their own so a write never waits on one.
+        self._writer_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rfc2217-write")
+        self._reader_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rfc2217-read")
 
         def _open() -> serial.SerialBase:
             return serial.serial_for_url(
@@ -235,8 +237,9 @@ class ThreadedSerialTransport(Transport):
             )
 
         try:
-            self._serial = await loop.run_in_executor(None, _open)
+            self._serial = await loop.run_in_executor(self._writer_pool, _open)
         except (serial.SerialException, OSError, ValueError) as exc:
+            self._shutdown_pools()
             raise LinkError(f"{self.url}: {exc}") from exc
         self._closed = False
         self._reader = asyncio.create_task(self._read_loop(self._serial))
@@ -274,6 +277,13 @@ class ThreadedSerialTransport(Transport):
             self._reader = None
         if port is not None:
             await asyncio.get_running_loop().run_in_executor(self._writer_pool, port.close)
+        self._shutdown_pools()
+
+    def _shutdown_pools(self) -> None:
+        for pool in (self._writer_pool, self._reader_pool):
+            if pool is not None:
+                pool.shutdown(wait=False)
+        self._writer_pool = self._reader_pool = None
 
 
 def open_transport(url: str, settings: LineSettings | None = None) -> Transport:

@@ -113,7 +113,8 @@ class Timing(Strict):
     busy_max_wait: Annotated[float, Field(gt=0, le=900)] = 120
     # Reconnect backoff while a device is unreachable: first delay and cap.
     reconnect_min: Annotated[float, Field(gt=0, le=60)] = 0.5
-    reconnect_max: Annotated[float, Field(gt=0, le=300)] = 3.0
+    # The cap is low on purpose: a device that returns is seen again within 5 s.
+    reconnect_max: Annotated[float, Field(gt=0, le=5)] = 3.0
 
 
 class Command(Strict):
