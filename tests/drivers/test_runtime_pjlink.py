@@ -159,12 +159,12 @@ async def test_restart_offline_then_back_with_state_reread(
     runtime.subscribe(events.append)
     await sim.stop_tcp()
     # Offline within two reply timeouts (a refused reconnect is seen at once).
-    elapsed = await wait_for(lambda: runtime.health.status is HealthStatus.OFFLINE, timeout=1.0)
+    elapsed = await wait_for(lambda: runtime.health.status is HealthStatus.OFFLINE, timeout=10)
     assert elapsed < 2 * runtime.timing.reply_timeout
     await asyncio.sleep(1.5)
     back = time.time()
     await sim.start_tcp()
-    elapsed = await wait_for(lambda: runtime.health.status is HealthStatus.ONLINE, timeout=5.0)
+    elapsed = await wait_for(lambda: runtime.health.status is HealthStatus.ONLINE, timeout=15)
     assert elapsed < 5.0
     # Re-read: power is read again after the return.
     await wait_for(lambda: runtime.state["power"].at >= back, timeout=2.0)
@@ -178,7 +178,6 @@ async def test_silent_device_goes_offline_within_two_timeouts(
     await wait_for(lambda: runtime.health.status is HealthStatus.ONLINE)
     sim.faults.drop = 1000
     started = time.monotonic()
-    runtime.polling = True
     with pytest.raises(DeviceTimeoutError):
         await runtime.get("power")
     assert runtime.health.status.value == "offline"
@@ -190,7 +189,7 @@ async def test_silent_device_goes_offline_within_two_timeouts(
 async def test_garbage_reply_is_survived(runtime: DeviceRuntime, sim: RunningSimulator) -> None:
     await wait_for(lambda: runtime.health.status is HealthStatus.ONLINE)
     sim.faults.garbage = 1
-    assert await runtime.get("power") in ("off", "on", "warming", "cooling")
+    assert await runtime.get("power") == "off"  # the retry's answer, not the garbage
     assert runtime.health.status is HealthStatus.ONLINE
 
 
