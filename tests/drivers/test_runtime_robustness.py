@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import pytest
@@ -38,7 +38,7 @@ LINE_PROFILE: dict[str, Any] = {
     "actions": {"dial": {"send": "DIAL {number}", "reply": "OK$", "params": ["number"]}},
 }
 
-Handler = Callable[[str, asyncio.StreamWriter], Awaitable[None]]
+Handler = Callable[[str, asyncio.StreamWriter], Coroutine[Any, Any, None]]
 
 
 async def serve_lines(handle_line: Handler) -> tuple[asyncio.Server, int]:

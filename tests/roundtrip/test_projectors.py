@@ -139,10 +139,10 @@ async def test_power_cycle_goes_through_its_transitions(
     if device.case.power_set_spans_transition:
         assert time.monotonic() - started >= power.cool_down * 0.9
         assert await wait_for_power(runtime, "off") == ["off"]
-        assert events == ["off", "on", "off"]
     else:
         assert await wait_for_power(runtime, "off") == ["cooling", "off"]
-        assert events == ["off", "warming", "on", "cooling", "off"]
+    # Epson acknowledges only when warm or cool: the runtime says warming/cooling meanwhile.
+    assert events == ["off", "warming", "on", "cooling", "off"]
 
 
 async def test_commands_queued_behind_power_on_succeed(

@@ -388,13 +388,30 @@ class DeviceRuntime:
         if job.kind == "set":
             cap = self.compiled.capability(job.name)
             command, params = self.compiled.set_params(cap, job.value)
-            await self._exchange(command, params, user=True)
+            self._before_set(cap, job.value)
+            try:
+                await self._exchange(command, params, user=True)
+            except TribuneError:
+                if cap.readable and cap.type is not ValueType.ROUTE:
+                    self._readback[cap.name] = None  # show what the device says, not the hope
+                raise
             self._after_set(cap, job.value)
             return None
         command = self.compiled.actions[job.name]
         # Not state: a dial or a volume step sent twice happens twice, so never re-send one.
         await self._exchange(command, job.params, user=True, repeatable=False)
         return None
+
+    def _before_set(self, cap: CompiledCapability, value: Value) -> None:
+        """Some projectors acknowledge "on" only when warm (Epson: up to 100 s): say so now."""
+        if cap.type is not ValueType.POWER:
+            return
+        current = self.state.get(cap.name)
+        reported = current.value if current is not None else None
+        if value == "on" and self.timing.warmup and reported in (None, "off", "standby"):
+            self._record(cap.name, "warming", Source.SET)
+        elif value in ("off", "standby") and self.timing.cooldown and reported in ("on", "warming"):
+            self._record(cap.name, "cooling", Source.SET)
 
     def _after_set(self, cap: CompiledCapability, value: Value) -> None:
         if cap.type is ValueType.POWER:
