@@ -232,7 +232,7 @@ async def _with_device(
             raise ConfigError(f"--option {item!r}: want KEY=VALUE, e.g. id=01")
         options[key] = value
     runtime = DeviceRuntime(
-        "cli",
+        args.port,  # messages name the port the technician typed
         profile,
         args.port,
         options=options,
