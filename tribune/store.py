@@ -1,0 +1,294 @@
+"""The service's one SQLite file: desired and reported state, audit log, counters, schedule runs.
+
+WAL with `synchronous=FULL`: a transaction that returned is on disk, so an intent acknowledged
+to a caller survives `kill -9` or a power cut. One thread owns the connection; the event loop
+talks to it through a single-worker executor, so no SQLite call ever blocks the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+SCHEMA_VERSION = 1
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS desired (
+    device TEXT NOT NULL, capability TEXT NOT NULL, value TEXT NOT NULL,
+    intent INTEGER, updated REAL NOT NULL, PRIMARY KEY (device, capability));
+CREATE TABLE IF NOT EXISTS reported (
+    device TEXT NOT NULL, capability TEXT NOT NULL, value TEXT NOT NULL,
+    at REAL NOT NULL, source TEXT NOT NULL, PRIMARY KEY (device, capability));
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, who TEXT NOT NULL,
+    actor TEXT, action TEXT NOT NULL, detail TEXT NOT NULL, result TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS schedule_runs (entry TEXT PRIMARY KEY, at TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """Who asked what, and what came of it."""
+
+    id: int
+    at: float
+    who: str  # panel | button | api | hub | schedule | cli | system
+    actor: str | None  # token name, button id, schedule id...
+    action: str
+    detail: dict[str, Any]
+    result: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "id": self.id,
+            "at": self.at,
+            "who": self.who,
+            "actor": self.actor,
+            "action": self.action,
+            "detail": self.detail,
+            "result": self.result,
+        }
+
+
+class Store:
+    """The SQLite store; every method runs on the store's own thread."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
+        self._db: sqlite3.Connection | None = None
+
+    async def open(self) -> None:
+        """Open (creating) the database file and its tables."""
+        await self._call(self._open)
+
+    def _open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("PRAGMA busy_timeout=5000")
+        db.executescript(SCHEMA)
+        db.execute(
+            "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
+            (str(SCHEMA_VERSION),),
+        )
+        self._db = db
+
+    async def close(self) -> None:
+        """Close the database and its thread."""
+        if self._db is not None:
+            await self._call(self._db.close)
+            self._db = None
+        self._pool.shutdown(wait=True)
+
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise RuntimeError("store is not open")
+        return self._db
+
+    # --- intents: desired state and its audit entry, in one transaction -----------------------
+
+    async def record_intent(
+        self,
+        who: str,
+        actor: str | None,
+        action: str,
+        detail: dict[str, Any],
+        desired: dict[str, dict[str, Any]],
+    ) -> AuditEntry:
+        """Audit an intent and store the desired state it sets; durable when this returns."""
+        return await self._call(self._record_intent, who, actor, action, detail, desired)
+
+    def _record_intent(
+        self,
+        who: str,
+        actor: str | None,
+        action: str,
+        detail: dict[str, Any],
+        desired: dict[str, dict[str, Any]],
+    ) -> AuditEntry:
+        db = self._conn()
+        now = time.time()
+        with _transaction(db):
+            cur = db.execute(
+                "INSERT INTO audit (at, who, actor, action, detail, result) VALUES (?,?,?,?,?,?)",
+                (now, who, actor, action, json.dumps(detail, ensure_ascii=False), "accepted"),
+            )
+            intent = cur.lastrowid
+            for device, caps in desired.items():
+                for capability, value in caps.items():
+                    db.execute(
+                        "INSERT INTO desired (device, capability, value, intent, updated) "
+                        "VALUES (?,?,?,?,?) ON CONFLICT (device, capability) DO UPDATE SET "
+                        "value=excluded.value, intent=excluded.intent, updated=excluded.updated",
+                        (device, capability, json.dumps(value), intent, now),
+                    )
+        assert intent is not None
+        return AuditEntry(intent, now, who, actor, action, detail, "accepted")
+
+    async def audit(
+        self, who: str, actor: str | None, action: str, detail: dict[str, Any], result: str
+    ) -> AuditEntry:
+        """Add an audit entry that sets no desired state (an action, a refusal, a fault)."""
+        return await self._call(self._audit, who, actor, action, detail, result)
+
+    def _audit(
+        self, who: str, actor: str | None, action: str, detail: dict[str, Any], result: str
+    ) -> AuditEntry:
+        db = self._conn()
+        now = time.time()
+        with _transaction(db):
+            cur = db.execute(
+                "INSERT INTO audit (at, who, actor, action, detail, result) VALUES (?,?,?,?,?,?)",
+                (now, who, actor, action, json.dumps(detail, ensure_ascii=False), result),
+            )
+        assert cur.lastrowid is not None
+        return AuditEntry(cur.lastrowid, now, who, actor, action, detail, result)
+
+    async def set_result(self, entry_id: int, result: str) -> None:
+        """Record what came of an intent or action."""
+        await self._call(self._set_result, entry_id, result)
+
+    def _set_result(self, entry_id: int, result: str) -> None:
+        db = self._conn()
+        with _transaction(db):
+            db.execute("UPDATE audit SET result=? WHERE id=?", (result, entry_id))
+
+    async def audit_tail(self, limit: int = 200, before: int | None = None) -> list[AuditEntry]:
+        """The latest entries, newest first."""
+        return await self._call(self._audit_tail, limit, before)
+
+    def _audit_tail(self, limit: int, before: int | None) -> list[AuditEntry]:
+        query = "SELECT id, at, who, actor, action, detail, result FROM audit"
+        args: tuple[Any, ...] = ()
+        if before is not None:
+            query += " WHERE id < ?"
+            args = (before,)
+        rows = self._conn().execute(query + " ORDER BY id DESC LIMIT ?", (*args, limit))
+        return [AuditEntry(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6]) for r in rows]
+
+    async def desired(self) -> dict[str, dict[str, Any]]:
+        """The stored desired state, device -> capability -> value."""
+        return await self._call(self._desired)
+
+    def _desired(self) -> dict[str, dict[str, Any]]:
+        result: dict[str, dict[str, Any]] = {}
+        for device, capability, value in self._conn().execute(
+            "SELECT device, capability, value FROM desired ORDER BY device, capability"
+        ):
+            result.setdefault(device, {})[capability] = json.loads(value)
+        return result
+
+    # --- reported state ---------------------------------------------------------------------
+
+    async def save_reported(
+        self, device: str, capability: str, value: Any, at: float, source: str
+    ) -> None:
+        """Remember the last reported value (shown after a restart until re-read)."""
+        await self._call(self._save_reported, device, capability, value, at, source)
+
+    def _save_reported(
+        self, device: str, capability: str, value: Any, at: float, source: str
+    ) -> None:
+        db = self._conn()
+        with _transaction(db):
+            db.execute(
+                "INSERT INTO reported (device, capability, value, at, source) VALUES (?,?,?,?,?) "
+                "ON CONFLICT (device, capability) DO UPDATE SET value=excluded.value, "
+                "at=excluded.at, source=excluded.source",
+                (device, capability, json.dumps(value), at, source),
+            )
+
+    async def reported(self) -> dict[str, dict[str, tuple[Any, float, str]]]:
+        """The last reported values: device -> capability -> (value, at, source)."""
+        return await self._call(self._reported)
+
+    def _reported(self) -> dict[str, dict[str, tuple[Any, float, str]]]:
+        result: dict[str, dict[str, tuple[Any, float, str]]] = {}
+        for device, capability, value, at, source in self._conn().execute(
+            "SELECT device, capability, value, at, source FROM reported"
+        ):
+            result.setdefault(device, {})[capability] = (json.loads(value), at, source)
+        return result
+
+    # --- counters ---------------------------------------------------------------------------
+
+    async def add_counters(self, amounts: dict[str, float]) -> None:
+        """Add to usage counters (projector on-seconds, seconds per source)."""
+        if amounts:
+            await self._call(self._add_counters, amounts)
+
+    def _add_counters(self, amounts: dict[str, float]) -> None:
+        db = self._conn()
+        with _transaction(db):
+            for name, amount in amounts.items():
+                db.execute(
+                    "INSERT INTO counters (name, value) VALUES (?, ?) "
+                    "ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
+                    (name, amount),
+                )
+
+    async def counters(self) -> dict[str, float]:
+        """Every usage counter."""
+        return await self._call(self._counters)
+
+    def _counters(self) -> dict[str, float]:
+        rows = self._conn().execute("SELECT name, value FROM counters ORDER BY name")
+        return {name: value for name, value in rows}
+
+    # --- schedule runs (the scheduler's LastRunStore) ---------------------------------------
+
+    async def get(self, entry_id: str) -> datetime | None:
+        """When a schedule entry last ran."""
+        return await self._call(self._get_run, entry_id)
+
+    def _get_run(self, entry_id: str) -> datetime | None:
+        row = (
+            self._conn()
+            .execute("SELECT at FROM schedule_runs WHERE entry = ?", (entry_id,))
+            .fetchone()
+        )
+        return datetime.fromisoformat(row[0]) if row else None
+
+    async def set(self, entry_id: str, when: datetime) -> None:
+        """Record that a schedule entry ran (for its due time `when`)."""
+        await self._call(self._set_run, entry_id, when)
+
+    def _set_run(self, entry_id: str, when: datetime) -> None:
+        db = self._conn()
+        with _transaction(db):
+            db.execute(
+                "INSERT INTO schedule_runs (entry, at) VALUES (?, ?) "
+                "ON CONFLICT (entry) DO UPDATE SET at = excluded.at",
+                (entry_id, when.isoformat()),
+            )
+
+
+class _transaction:
+    """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error) on an autocommit connection."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.db.execute("BEGIN IMMEDIATE")
+        return self.db
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self.db.execute("ROLLBACK" if exc_type is not None else "COMMIT")
