@@ -250,7 +250,7 @@ class Store:
 
     def _counters(self) -> dict[str, float]:
         rows = self._conn().execute("SELECT name, value FROM counters ORDER BY name")
-        return {name: value for name, value in rows}
+        return dict(rows)
 
     # --- schedule runs (the scheduler's LastRunStore) ---------------------------------------
 
