@@ -200,6 +200,42 @@ class CompiledProfile:
             raise NotSupportedError(f"{cap.name} is read-only on this device")
         return cap.set, {"value": self._wire(cap, key if cap.spec.values else value)}
 
+    def normalize(self, cap: CompiledCapability, value: Any) -> Value:
+        """A semantic value from JSON (API, config): "on" for a boolean, "40" for a level...
+
+        Raises `NotSupportedError` when the value cannot be set on this device.
+        """
+        if isinstance(value, str):
+            value = self.parse_value(cap, value)
+        elif cap.type is ValueType.ROUTE:
+            if not isinstance(value, dict) or not value:
+                raise NotSupportedError(f"{cap.name}: want {{output: input}}")
+            value = {str(k): str(v) for k, v in value.items()}
+        elif cap.type is ValueType.BOOL and not isinstance(value, bool):
+            raise NotSupportedError(f"{cap.name}: want true/false or on/off")
+        elif cap.type in (ValueType.LEVEL, ValueType.INT) and (
+            not isinstance(value, int) or isinstance(value, bool)
+        ):
+            raise NotSupportedError(f"{cap.name}: want a whole number")
+        if cap.type is ValueType.ROUTE:
+            assert isinstance(value, dict)
+            for output, source in value.items():
+                self.set_params(cap, {output: source})
+        else:
+            self.set_params(cap, value)
+        normalized: Value = value
+        return normalized
+
+    def same_value(self, cap: CompiledCapability, desired: Value, reported: Value) -> bool:
+        """Whether a reading satisfies a desired value (levels compared in device units)."""
+        if cap.type is ValueType.ROUTE:
+            if not isinstance(desired, dict) or not isinstance(reported, dict):
+                return False
+            return all(reported.get(out) == src for out, src in desired.items())
+        if cap.type is ValueType.LEVEL and isinstance(desired, int) and isinstance(reported, int):
+            return self._wire(cap, desired) == self._wire(cap, reported)
+        return desired == reported
+
     def get_params(self, cap: CompiledCapability, output: str | None = None) -> dict[str, Any]:
         """Template parameters for reading `cap` (a switcher output for routes)."""
         if cap.type is ValueType.ROUTE:

@@ -1,0 +1,123 @@
+"""The room against simulated devices: scenes converge through warm-up, cool-down and outages."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from tests.room.conftest import SimRoom
+from tribune.errors import NotSupportedError
+from tribune.room import Room, UnknownError
+from tribune.sim import Power
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 10.0) -> float:
+    """Wait for `predicate`; returns the seconds it took."""
+    started = time.monotonic()
+    while not predicate():
+        assert time.monotonic() - started < timeout, "not in time"
+        await asyncio.sleep(0.02)
+    return time.monotonic() - started
+
+
+def power(sim_room: SimRoom, device: str) -> Power:
+    """The simulated device's own power state."""
+    state: Power = sim_room.sims[device].sim.power.state
+    return state
+
+
+@pytest.fixture
+async def room(sim_room: SimRoom) -> AsyncIterator[Room]:
+    room = await sim_room.make()
+    await room.start()
+    yield room
+    await room.stop()
+    await room.store.close()
+
+
+async def test_class_start_converges_and_class_end_turns_everything_off(
+    room: Room, sim_room: SimRoom
+) -> None:
+    await until(lambda: all(rt.health.status.value == "online" for rt in room.runtimes.values()))
+    await room.activate_scene("class-start", who="panel")
+    assert not room.converged
+    await until(lambda: room.converged, timeout=10)
+    assert power(sim_room, "projector") is Power.ON
+    route = room.runtimes["switcher"].state["route"].value
+    assert isinstance(route, dict)
+    assert (route["1"], route["2"]) == ("1", "1")
+    assert room.source == "lectern-pc"
+    snap = room.snapshot()
+    assert snap["converged"] is True
+    assert snap["devices"]["projector"]["status"] == {"power": "converged", "input": "converged"}
+    await room.activate_scene("class-end", who="schedule", actor="nightly-off")
+    await until(lambda: room.converged, timeout=10)
+    assert power(sim_room, "projector") is Power.OFF
+    entries = await room.store.audit_tail()
+    assert [e.detail.get("scene") for e in entries[:2]] == ["class-end", "class-start"]
+    assert entries[0].who == "schedule"
+
+
+async def test_on_during_cool_down_ends_on_without_error(room: Room, sim_room: SimRoom) -> None:
+    await until(lambda: room.runtimes["projector"].health.status.value == "online")
+    await room.apply({"projector": {"power": "on"}}, who="panel")
+    await until(lambda: room.converged)
+    await room.apply({"projector": {"power": "off"}}, who="panel")
+    await until(lambda: room.runtimes["projector"].state["power"].value == "cooling")
+    await room.apply({"projector": {"power": "on"}}, who="panel")
+    status = room.reconcilers["projector"].status["power"]
+    assert status.state == "pending"
+    await until(lambda: room.converged, timeout=10)
+    assert room.runtimes["projector"].state["power"].value == "on"
+    failures = [e for e in await room.store.audit_tail() if e.action == "device.failed"]
+    assert failures == []
+
+
+async def test_unplugged_adapter_gets_desired_state_on_return(
+    room: Room, sim_room: SimRoom
+) -> None:
+    board = sim_room.sims["board"]
+    await until(lambda: room.runtimes["board"].health.status.value == "online")
+    await room.apply({"board": {"power": "on"}}, who="panel")
+    await until(lambda: room.converged)
+    board.unplug()
+    await until(lambda: room.runtimes["board"].health.status.value == "offline", timeout=5)
+    assert room.reconcilers["board"].status["power"].state == "pending"
+    board.sim.power.force(Power.OFF)  # the board lost power while unplugged
+    board.replug()
+    await until(lambda: room.converged, timeout=10)
+    assert board.sim.power.state is Power.ON
+
+
+async def test_restart_restores_desired_state_and_converges(sim_room: SimRoom) -> None:
+    room = await sim_room.make()
+    await room.start()
+    await room.activate_scene("class-start", who="api", actor="token:tech")
+    await room.stop()
+    await room.store.close()
+    # The projector is switched off behind our back while the service is down.
+    sim_room.sims["projector"].sim.power.force(Power.OFF)
+    again = await sim_room.make()
+    await again.start()
+    try:
+        assert again.desired["projector"]["power"] == "on"
+        await until(lambda: again.converged, timeout=10)
+        assert power(sim_room, "projector") is Power.ON
+    finally:
+        await again.stop()
+        await again.store.close()
+
+
+async def test_bad_intents_are_refused_with_a_reason(room: Room) -> None:
+    with pytest.raises(UnknownError, match="no device"):
+        await room.apply({"toaster": {"power": "on"}}, who="api")
+    with pytest.raises(NotSupportedError, match="not one of"):
+        await room.apply({"projector": {"input": "hdmi9"}}, who="api")
+    with pytest.raises(NotSupportedError, match="read-only"):
+        await room.apply({"projector": {"lamp_hours": 5}}, who="api")
+    with pytest.raises(UnknownError, match="no scene"):
+        await room.activate_scene("party", who="panel")
+    assert room.desired == {}

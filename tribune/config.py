@@ -1,0 +1,301 @@
+"""The room configuration (`room.toml`): devices, sources, scenes, schedules, validated at load.
+
+Errors name file, line and key: `room.toml:14: devices.projector.profile: required field is
+missing`. TOML has no line numbers in `tomllib`, so `_TomlLines` finds them by reading the text.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from tribune.errors import ConfigError
+
+ROOM_ID = r"^[a-z0-9][a-z0-9-]{0,31}/[a-z0-9][a-z0-9-]{0,31}$"
+NAME = r"^[a-z0-9][a-z0-9-]{0,31}$"
+LANGUAGES = ("az", "en", "ru")
+
+Path_ = tuple[str | int, ...]
+
+
+class Strict(BaseModel):
+    """Base: unknown keys are errors, so a typo is caught at load."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Label(Strict):
+    """A label in the panel's three languages."""
+
+    az: Annotated[str, Field(min_length=1)]
+    en: Annotated[str, Field(min_length=1)]
+    ru: Annotated[str, Field(min_length=1)]
+
+
+class RoomSection(Strict):
+    """Who this room is."""
+
+    id: Annotated[str, Field(pattern=ROOM_ID, description="site/room, e.g. baku/room-1")]
+    name: str
+    language: Literal["az", "en", "ru"] = "az"
+    timezone: str = "Asia/Baku"
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (e.g. Asia/Baku)") from None
+        return value
+
+
+class DeviceConfig(Strict):
+    """One device: which profile drives it, on which port."""
+
+    profile: Annotated[str, Field(min_length=1)]
+    port: Annotated[str, Field(min_length=1)]
+    name: Label | None = None
+    line: dict[str, int | float | str | bool] = Field(default_factory=dict)
+    options: dict[str, str] = Field(default_factory=dict)
+    password: str | None = None
+    password_file: str | None = None
+    poll: bool = True
+
+    @model_validator(mode="after")
+    def _one_password(self) -> DeviceConfig:
+        if self.password is not None and self.password_file is not None:
+            raise ValueError("give `password` or `password_file`, not both")
+        return self
+
+    @field_validator("line")
+    @classmethod
+    def _line_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
+        allowed = {"baudrate", "bytesize", "parity", "stopbits", "rtscts", "xonxoff"}
+        for key in value:
+            if key not in allowed:
+                raise ValueError(f"unknown line setting {key!r} (use {', '.join(sorted(allowed))})")
+        return value
+
+    def read_password(self, base: Path) -> str | None:
+        """The device password, from `password_file` (relative to the config) or inline."""
+        if self.password_file is None:
+            return self.password
+        path = (base / self.password_file).expanduser()
+        try:
+            return path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"password_file {path}: {exc.strerror}") from None
+
+
+DesiredState = dict[str, dict[str, Any]]
+
+
+class SourceConfig(Strict):
+    """A source tile on the panel: what "show the laptop" means for the devices."""
+
+    label: Label
+    icon: str | None = None
+    order: int = 0
+    desired: DesiredState
+
+
+class SceneConfig(Strict):
+    """A named desired state: `class-start`, `class-end`."""
+
+    label: Label
+    desired: DesiredState = Field(default_factory=dict)
+    source: str | None = None
+    order: int = 0
+
+
+class ScheduleConfig(Strict):
+    """A local schedule entry: `when = "weekdays 22:00"`, `scene = "class-end"`."""
+
+    id: Annotated[str, Field(pattern=NAME)]
+    when: str
+    scene: str
+    grace_minutes: Annotated[int, Field(ge=0, le=24 * 60)] = 30
+    enabled: bool = True
+
+
+class ApiSection(Strict):
+    """The local API and panel."""
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(gt=0, lt=65536)] = 8080
+    # Extra Host names the service answers to (e.g. the lectern PC's name on the LAN).
+    allowed_hosts: list[str] = Field(default_factory=list)
+
+
+class RoomConfig(Strict):
+    """The whole `room.toml`."""
+
+    room: RoomSection
+    devices: dict[str, DeviceConfig]
+    sources: dict[str, SourceConfig] = Field(default_factory=dict)
+    scenes: dict[str, SceneConfig] = Field(default_factory=dict)
+    schedule: list[ScheduleConfig] = Field(default_factory=list)
+    api: ApiSection = Field(default_factory=ApiSection)
+    # Reserved for physical keys and hub sync (later releases); kept as given.
+    buttons: dict[str, Any] = Field(default_factory=dict)
+    sync: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("devices", "sources", "scenes")
+    @classmethod
+    def _names(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for name in value:
+            if not re.match(NAME, name):
+                raise ValueError(f"name {name!r}: use lower-case letters, digits and dashes")
+        return value
+
+    @model_validator(mode="after")
+    def _references(self) -> RoomConfig:
+        for kind, table in (("sources", self.sources), ("scenes", self.scenes)):
+            for name, entry in table.items():
+                for device in entry.desired:
+                    if device not in self.devices:
+                        raise ValueError(
+                            f"{kind}.{name}.desired: no device {device!r} "
+                            f"(devices: {', '.join(self.devices)})"
+                        )
+        for name, scene in self.scenes.items():
+            if scene.source is not None and scene.source not in self.sources:
+                raise ValueError(f"scenes.{name}.source: no source {scene.source!r}")
+        seen: set[str] = set()
+        for i, timer in enumerate(self.schedule):
+            if timer.scene not in self.scenes:
+                raise ValueError(f"schedule.{i}.scene: no scene {timer.scene!r}")
+            if timer.id in seen:
+                raise ValueError(f"schedule.{i}.id: {timer.id!r} is used twice")
+            seen.add(timer.id)
+        return self
+
+
+class _TomlLines:
+    """Line numbers of TOML keys, found by reading the text (tables, arrays of tables, keys)."""
+
+    _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")
+    _KEY = re.compile(r"^\s*([A-Za-z0-9_\-\"'. ]+?)\s*=")
+
+    def __init__(self, text: str) -> None:
+        self.lines: dict[Path_, int] = {}
+        table: Path_ = ()
+        counters: dict[Path_, int] = {}
+        for number, line in enumerate(text.splitlines(), start=1):
+            header = self._HEADER.match(line)
+            if header:
+                parts: Path_ = tuple(_split_key(header.group(2)))
+                if header.group(1) == "[[":
+                    index = counters.get(parts, 0)
+                    counters[parts] = index + 1
+                    parts = (*parts, index)
+                table = parts
+                self.lines.setdefault(table, number)
+                continue
+            key = self._KEY.match(line)
+            if key:
+                self.lines.setdefault((*table, *_split_key(key.group(1))), number)
+
+    def line_of(self, path: Path_) -> int | None:
+        """The line of `path`, or of its nearest ancestor."""
+        for end in range(len(path), 0, -1):
+            if (found := self.lines.get(tuple(path[:end]))) is not None:
+                return found
+        return None
+
+
+def _split_key(key: str) -> list[str]:
+    return [part.strip().strip("\"'") for part in key.split(".")]
+
+
+def _describe(error: Any) -> str:
+    loc: Path_ = tuple(error["loc"])
+    field = ".".join(str(p) for p in loc) or "(top)"
+    if error["type"] == "extra_forbidden":
+        return f"{field}: unknown key{_hint(loc)}"
+    if error["type"] == "missing":
+        return f"{field}: required key is missing"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"{field}: {message}"
+
+
+def _hint(loc: Path_) -> str:
+    model: Any = RoomConfig
+    for part in loc[:-1]:
+        fields = getattr(model, "model_fields", {})
+        if part in fields:
+            model = _inner_model(fields[part].annotation)
+        elif isinstance(part, str | int) and model is not None and not fields:
+            continue
+    known = list(getattr(model, "model_fields", {}))
+    close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _inner_model(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        if (inner := _inner_model(arg)) is not None:
+            return inner
+    return None
+
+
+def parse_config(text: str, source: str) -> RoomConfig:
+    """Parse and validate a room config text; `source` names it in errors."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"line (\d+)", str(exc))
+        line = int(match.group(1)) if match else None
+        raise ConfigError(f"TOML syntax: {exc}", path=source, line=line) from None
+    lines = _TomlLines(text)
+    try:
+        config = RoomConfig.model_validate(data)
+    except ValidationError as exc:
+        errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+        first = errors[0]
+        loc = tuple(first["loc"])
+        message = _describe(first)
+        # A cross-reference error names its own path in the message: find that line.
+        ref = re.match(r"^(?:Value error, )?([a-z_]+\.[\w.\-]+):", str(first["msg"]))
+        if ref and not loc:
+            loc = tuple(int(p) if p.isdigit() else p for p in ref.group(1).split("."))
+            message = str(first["msg"]).removeprefix("Value error, ")
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise ConfigError(message + more, path=source, line=lines.line_of(loc)) from None
+    _check_schedules(config, lines, source)
+    return config
+
+
+def _check_schedules(config: RoomConfig, lines: _TomlLines, source: str) -> None:
+    from tribune.scheduler import parse_when
+
+    for i, entry in enumerate(config.schedule):
+        try:
+            parse_when(entry.when)
+        except ValueError as exc:
+            raise ConfigError(
+                f"schedule.{i}.when: {exc}",
+                path=source,
+                line=lines.line_of(("schedule", i, "when")),
+            ) from None
+
+
+def load_config(path: Path) -> RoomConfig:
+    """Read and validate a `room.toml`."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror}", path=str(path)) from None
+    except UnicodeDecodeError:
+        raise ConfigError("not UTF-8 text", path=str(path)) from None
+    return parse_config(text, str(path))

@@ -1,0 +1,387 @@
+"""The room: its devices, what people asked of them (desired) and what they report.
+
+Every input — panel, API, buttons, hub, schedule, CLI — expresses intent here. An intent is
+checked against the devices' profiles, written to the store with its audit entry (durable before
+it is acknowledged), and handed to each device's reconciler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from tribune.config import RoomConfig
+from tribune.drivers.capabilities import Value
+from tribune.drivers.runtime import DeviceEvent, DeviceRuntime, HealthStatus
+from tribune.errors import ConfigError, NotSupportedError, TribuneError
+from tribune.events import EventBus
+from tribune.profiles.loader import ProfileLoader
+from tribune.reconcile import DeviceReconciler
+from tribune.store import AuditEntry, Store
+
+log = logging.getLogger(__name__)
+
+USAGE_FLUSH_SECONDS = 60.0
+WHO = ("panel", "button", "api", "hub", "schedule", "cli", "system")
+
+
+class UnknownError(NotSupportedError):
+    """No such device, scene, source or action in this room."""
+
+
+class Room:
+    """Devices, desired state, reconcilers, audit and usage of one room."""
+
+    def __init__(
+        self,
+        config: RoomConfig,
+        store: Store,
+        *,
+        base_dir: Path | None = None,
+        loader: ProfileLoader | None = None,
+        runtimes: Mapping[str, DeviceRuntime] | None = None,
+    ) -> None:
+        self.config = config
+        self.id = config.room.id
+        self.store = store
+        self.bus = EventBus()
+        self.desired: dict[str, dict[str, Value]] = {}
+        self.source: str | None = None
+        self.runtimes: dict[str, DeviceRuntime] = dict(runtimes or {})
+        self.broken: dict[str, str] = {}  # devices that could not be set up, and why
+        self._loader = loader or ProfileLoader()
+        self._base_dir = base_dir or Path.cwd()
+        self.reconcilers: dict[str, DeviceReconciler] = {}
+        self._reported_queue: asyncio.Queue[tuple[str, str, Any, float, str]] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._usage_mark = time.monotonic()
+        self._converged = False
+        if not runtimes:
+            self._build_runtimes()
+
+    def _build_runtimes(self) -> None:
+        for device_id, device in self.config.devices.items():
+            try:
+                profile = self._loader.load(device.profile).profile
+                self.runtimes[device_id] = DeviceRuntime(
+                    device_id,
+                    profile,
+                    device.port,
+                    options=device.options,
+                    line=device.line,
+                    password=device.read_password(self._base_dir),
+                    poll=device.poll,
+                )
+            except (ConfigError, TribuneError) as exc:
+                # One broken device never takes the room down: the rest runs, this one is shown.
+                log.error("device %s: not started: %s", device_id, exc)
+                self.broken[device_id] = str(exc)
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Restore the desired state, start every device and reconcile."""
+        stored = await self.store.desired()
+        self.desired = {
+            device: dict(caps)
+            for device, caps in stored.items()
+            if device in self.runtimes and caps
+        }
+        for device_id, runtime in self.runtimes.items():
+            runtime.subscribe(self._on_device_event)
+            reconciler = DeviceReconciler(
+                runtime,
+                lambda d=device_id: self.desired.get(d, {}),  # type: ignore[misc]
+                on_change=self._publish_status,
+                on_failure=self._audit_failure,
+            )
+            self.reconcilers[device_id] = reconciler
+            await runtime.start()
+            await reconciler.start()
+        self._tasks = [
+            asyncio.create_task(self._persist_reported(), name="persist-reported"),
+            asyncio.create_task(self._count_usage(), name="usage"),
+        ]
+        log.info("room %s: %d devices, desired state restored", self.id, len(self.runtimes))
+
+    async def stop(self) -> None:
+        """Stop reconciling and driving devices; flush usage counters."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for reconciler in self.reconcilers.values():
+            await reconciler.stop()
+        for runtime in self.runtimes.values():
+            await runtime.stop()
+        await self.store.add_counters(self._usage_since_mark())
+
+    # --- intents ----------------------------------------------------------------------------
+
+    async def apply(
+        self,
+        patch: Mapping[str, Mapping[str, Any]],
+        *,
+        who: str,
+        actor: str | None = None,
+        action: str = "desired.patch",
+        detail: dict[str, Any] | None = None,
+    ) -> AuditEntry:
+        """Check, store and reconcile a desired-state change; latest intent wins."""
+        if who not in WHO:
+            raise ValueError(f"unknown origin {who!r}")
+        normalized = self.validate(patch)
+        entry = await self.store.record_intent(
+            who, actor, action, detail or {"desired": _jsonable(normalized)}, normalized
+        )
+        for device, caps in normalized.items():
+            self.desired.setdefault(device, {}).update(caps)
+            reconciler = self.reconcilers[device]
+            for capability in caps:
+                reconciler.forget_failure(capability)
+            reconciler.evaluate()  # at once: the answer to this request already says pending
+        self.bus.publish("audit", entry.as_dict())
+        self._publish_status()
+        log.info("room %s: %s by %s%s", self.id, action, who, f" ({actor})" if actor else "")
+        return entry
+
+    def validate(self, patch: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Value]]:
+        """The patch with values in their typed form; `NotSupportedError` names what is wrong."""
+        result: dict[str, dict[str, Value]] = {}
+        for device_id, caps in patch.items():
+            runtime = self.runtimes.get(device_id)
+            if runtime is None:
+                why = self.broken.get(device_id)
+                raise UnknownError(
+                    f"no device {device_id!r}" + (f" (not started: {why})" if why else "")
+                )
+            if not isinstance(caps, Mapping):
+                raise NotSupportedError(f"{device_id}: want {{capability: value}}")
+            for capability, value in caps.items():
+                cap = runtime.compiled.capability(capability)
+                if not cap.settable:
+                    raise NotSupportedError(f"{device_id}.{capability} is read-only")
+                try:
+                    typed = runtime.compiled.normalize(cap, value)
+                except NotSupportedError as exc:
+                    raise NotSupportedError(f"{device_id}.{exc}") from None
+                if isinstance(typed, dict):
+                    previous = result.get(device_id, {}).get(capability)
+                    base = dict(previous) if isinstance(previous, dict) else {}
+                    current = self.desired.get(device_id, {}).get(capability)
+                    if isinstance(current, dict) and not base:
+                        base = dict(current)
+                    typed = {**base, **typed}
+                result.setdefault(device_id, {})[capability] = typed
+        return result
+
+    async def activate_scene(
+        self, scene_id: str, *, who: str, actor: str | None = None
+    ) -> AuditEntry:
+        """Apply a scene (and the source it names)."""
+        scene = self.config.scenes.get(scene_id)
+        if scene is None:
+            raise UnknownError(f"no scene {scene_id!r} (scenes: {', '.join(self.config.scenes)})")
+        patch: dict[str, dict[str, Any]] = {}
+        if scene.source is not None:
+            _merge(patch, self.config.sources[scene.source].desired)
+        _merge(patch, scene.desired)
+        entry = await self.apply(
+            patch, who=who, actor=actor, action="scene.activate", detail={"scene": scene_id}
+        )
+        if scene.source is not None:
+            await self._set_source(scene.source)
+        return entry
+
+    async def select_source(
+        self, source_id: str, *, who: str, actor: str | None = None
+    ) -> AuditEntry:
+        """Show a source: route the switcher, set the projector's input..."""
+        source = self.config.sources.get(source_id)
+        if source is None:
+            raise UnknownError(
+                f"no source {source_id!r} (sources: {', '.join(self.config.sources)})"
+            )
+        entry = await self.apply(
+            source.desired,
+            who=who,
+            actor=actor,
+            action="source.select",
+            detail={"source": source_id},
+        )
+        await self._set_source(source_id)
+        return entry
+
+    async def _set_source(self, source_id: str) -> None:
+        await self.store.add_counters(self._usage_since_mark())
+        self.source = source_id
+        self.bus.publish("room", {"source": source_id})
+
+    async def device_action(
+        self,
+        device_id: str,
+        action: str,
+        params: Mapping[str, str] | None = None,
+        *,
+        who: str,
+        actor: str | None = None,
+    ) -> AuditEntry:
+        """Run a one-shot action (volume step, dial, camera preset) and audit its result."""
+        runtime = self.runtimes.get(device_id)
+        if runtime is None:
+            raise UnknownError(f"no device {device_id!r}")
+        if action not in runtime.compiled.actions:
+            known = ", ".join(runtime.compiled.actions) or "none"
+            raise UnknownError(f"{device_id}: no action {action!r} (actions: {known})")
+        detail = {"device": device_id, "action": action, "params": dict(params or {})}
+        entry = await self.store.audit(who, actor, "device.action", detail, "running")
+        try:
+            await runtime.action(action, params)
+        except TribuneError as exc:
+            await self.store.set_result(entry.id, f"failed: {exc}")
+            self.bus.publish("audit", {**entry.as_dict(), "result": f"failed: {exc}"})
+            raise
+        await self.store.set_result(entry.id, "done")
+        self.bus.publish("audit", {**entry.as_dict(), "result": "done"})
+        return entry
+
+    # --- what the room looks like -----------------------------------------------------------
+
+    @property
+    def converged(self) -> bool:
+        """Whether every device is where the room wants it."""
+        return all(r.converged for r in self.reconcilers.values())
+
+    def device_snapshot(self, device_id: str) -> dict[str, Any]:
+        """One device as the API shows it."""
+        runtime = self.runtimes.get(device_id)
+        if runtime is None:
+            raise UnknownError(f"no device {device_id!r}")
+        health = runtime.health
+        reconciler = self.reconcilers.get(device_id)
+        return {
+            "id": device_id,
+            "profile": runtime.profile.id,
+            "name": runtime.profile.name,
+            "kind": str(runtime.profile.kind),
+            "online": health.status is HealthStatus.ONLINE,
+            "health": {
+                "status": str(health.status),
+                "since": health.since,
+                "last_error": health.last_error,
+                "last_error_at": health.last_error_at,
+                "last_reply_at": health.last_reply_at,
+                "latency_ms": health.latency_ms,
+                "connection": str(health.connection),
+            },
+            "reported": {
+                name: {"value": r.value, "at": r.at, "source": str(r.source)}
+                for name, r in runtime.state.items()
+            },
+            "desired": _jsonable(self.desired.get(device_id, {})),
+            "capabilities": sorted(runtime.compiled.capabilities),
+            "actions": sorted(runtime.compiled.actions),
+            "status": {
+                name: s.state for name, s in (reconciler.status if reconciler else {}).items()
+            },
+            "reasons": {
+                name: s.reason
+                for name, s in (reconciler.status if reconciler else {}).items()
+                if s.reason
+            },
+        }
+
+    def snapshot(self) -> dict[str, Any]:
+        """The whole room as `GET /api/v1/room` shows it."""
+        return {
+            "id": self.id,
+            "name": self.config.room.name,
+            "language": self.config.room.language,
+            "converged": self.converged,
+            "source": self.source,
+            "seq": self.bus.seq,
+            "devices": {device_id: self.device_snapshot(device_id) for device_id in self.runtimes},
+            "broken": dict(self.broken),
+        }
+
+    # --- events -----------------------------------------------------------------------------
+
+    def _on_device_event(self, event: DeviceEvent) -> None:
+        if event.kind == "notification":
+            return
+        if event.kind == "state" and event.reading is not None and event.capability:
+            r = event.reading
+            self._reported_queue.put_nowait(
+                (event.device, event.capability, _jsonable(r.value), r.at, str(r.source))
+            )
+        self.bus.publish("device", self.device_snapshot(event.device))
+
+    def _publish_status(self) -> None:
+        converged = self.converged
+        if converged != self._converged:
+            self._converged = converged
+            self.bus.publish("room", {"converged": converged})
+        self.bus.publish(
+            "status",
+            {
+                device_id: {n: s.as_dict() for n, s in r.status.items()}
+                for device_id, r in self.reconcilers.items()
+            },
+        )
+
+    async def _audit_failure(self, device: str, capability: str, value: Value, error: str) -> None:
+        entry = await self.store.audit(
+            "system",
+            device,
+            "device.failed",
+            {"device": device, "capability": capability, "value": _jsonable(value)},
+            f"failed: {error}",
+        )
+        self.bus.publish("audit", entry.as_dict())
+
+    async def _persist_reported(self) -> None:
+        while True:
+            item = await self._reported_queue.get()
+            try:
+                await self.store.save_reported(*item)
+            except Exception:
+                log.exception("could not store a reported value")
+
+    async def _count_usage(self) -> None:
+        while True:
+            await asyncio.sleep(USAGE_FLUSH_SECONDS)
+            try:
+                await self.store.add_counters(self._usage_since_mark())
+            except Exception:
+                log.exception("could not store usage counters")
+
+    def _usage_since_mark(self) -> dict[str, float]:
+        now = time.monotonic()
+        elapsed, self._usage_mark = now - self._usage_mark, now
+        amounts: dict[str, float] = {}
+        for device_id, runtime in self.runtimes.items():
+            power = runtime.state.get("power")
+            if power is not None and power.value == "on":
+                amounts[f"device.{device_id}.on_seconds"] = elapsed
+        if self.source is not None:
+            amounts[f"source.{self.source}.seconds"] = elapsed
+        return amounts
+
+
+def _merge(target: dict[str, dict[str, Any]], patch: Mapping[str, Mapping[str, Any]]) -> None:
+    for device, caps in patch.items():
+        target.setdefault(device, {}).update(caps)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
