@@ -86,6 +86,27 @@ class Health:
     connection: ConnectionState = ConnectionState.DISCONNECTED
 
 
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+@dataclass(slots=True)
+class ExchangeStats:
+    """Counters for metrics: reply latency histogram (seconds) and errors."""
+
+    buckets: list[int] = field(default_factory=lambda: [0] * len(LATENCY_BUCKETS))
+    count: int = 0
+    total: float = 0.0
+    errors: int = 0
+
+    def observe(self, seconds: float) -> None:
+        """Count one reply that took `seconds`."""
+        self.count += 1
+        self.total += seconds
+        for i, bound in enumerate(LATENCY_BUCKETS):
+            if seconds <= bound:
+                self.buckets[i] += 1
+
+
 @dataclass(frozen=True, slots=True)
 class DeviceEvent:
     """Something a listener may care about: a reading changed, health changed, a notification."""
@@ -175,6 +196,7 @@ class DeviceRuntime:
         self.polling = poll
         self.state: dict[str, Reading] = {}
         self.health = Health()
+        self.stats = ExchangeStats()
         self._listeners: list[Listener] = []
         self.link = DeviceLink(
             port,
@@ -706,13 +728,16 @@ class DeviceRuntime:
         now = time.time()
         self.health.last_reply_at = now
         if started is not None:
-            self.health.latency_ms = round((time.monotonic() - started) * 1000, 2)
+            seconds = time.monotonic() - started
+            self.health.latency_ms = round(seconds * 1000, 2)
+            self.stats.observe(seconds)
         if self.health.status is not HealthStatus.ONLINE:
             self._backoff.reset()
             self._retry_at = 0.0
             self._set_health(HealthStatus.ONLINE, None)
 
     def _note_error(self, message: str) -> None:
+        self.stats.errors += 1
         self.health.last_error = message
         self.health.last_error_at = time.time()
 
