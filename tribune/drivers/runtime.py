@@ -86,6 +86,9 @@ class Health:
     connection: ConnectionState = ConnectionState.DISCONNECTED
 
 
+TRANSITIONS = ("warming", "cooling")
+TRANSITION_POLL_SECONDS = 1.0
+
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -456,6 +459,10 @@ class DeviceRuntime:
         self._readback.pop(capability, None)
         every = self._poll_every.get(capability)
         if every is not None:
+            power = self.state.get("power")
+            if capability == "power" and power is not None and power.value in TRANSITIONS:
+                # Warming or cooling: look more often, so "on" is seen soon after it is true.
+                every = min(every, TRANSITION_POLL_SECONDS)
             self._next_poll[capability] = time.monotonic() + every
         cap = self.compiled.capability(capability)
         try:
