@@ -237,7 +237,8 @@ class Scheduler:
         """Each enabled entry with its next due time (room zone), soonest first."""
         now = self._clock.now()
         runs = [(entry, self._next_due(entry, now)) for entry in self._enabled()]
-        return sorted(runs, key=lambda run: run[1])
+        # By instant: same-zone datetimes compare by wall time, wrong in a fall-back hour.
+        return sorted(runs, key=lambda run: run[1].astimezone(UTC))
 
     async def update(self, entries: Iterable[ScheduleEntry]) -> None:
         """Replace the entries. A new, re-enabled or re-timed entry is first due after now."""
