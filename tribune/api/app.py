@@ -1,0 +1,69 @@
+"""`create_app`: the local API (and the touch panel's files) for one room."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from tribune import __version__
+from tribune.api.access import AccessControl
+from tribune.api.models import Pointer
+from tribune.api.problems import install_problem_handlers
+from tribune.api.routes import API_PREFIX, router
+from tribune.api.tokens import Tokens
+from tribune.room import Room
+
+DESCRIPTION = """\
+Room control for one classroom: its devices, desired and reported state, scenes, sources,
+audit log, metrics, and a WebSocket of numbered events at `/api/v1/ws`.
+
+From the lectern PC itself (loopback, `Host: 127.0.0.1:PORT`) no token is needed; any other
+client sends `Authorization: Bearer <token>` (the files in `DATA_DIR/tokens/`). Technician
+endpoints need the technician token from anywhere. Errors are `application/problem+json`.
+"""
+
+
+def create_app(
+    room: Room,
+    *,
+    tokens: Tokens,
+    allowed_hosts: Sequence[str] = (),
+    panel_dir: Path | None = None,
+) -> FastAPI:
+    """The ASGI app for `room`; the caller starts and stops the room around serving it."""
+    app = FastAPI(
+        title="tribune room API",
+        version=__version__,
+        description=DESCRIPTION,
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+    )
+    app.state.room = room
+    app.state.started = time.monotonic()
+    # Names this run of the service: a WebSocket client's `since` means nothing to another run.
+    app.state.epoch = secrets.token_hex(8)
+    install_problem_handlers(app)
+    app.include_router(router)
+    if panel_dir is not None:
+        app.mount("/", StaticFiles(directory=panel_dir, html=True), name="panel")
+    else:
+
+        @app.get("/", include_in_schema=False)
+        async def pointer() -> JSONResponse:
+            body = Pointer(
+                service="tribune",
+                room=room.id,
+                api=f"{API_PREFIX}/room",
+                openapi=f"{API_PREFIX}/openapi.json",
+            )
+            return JSONResponse(body.model_dump())
+
+    app.add_middleware(AccessControl, tokens=tokens, allowed_hosts=list(allowed_hosts))
+    return app
