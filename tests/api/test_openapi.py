@@ -1,0 +1,134 @@
+"""Schemathesis over the OpenAPI document: no 5xx for anything it sends, answers match the schema.
+
+The room and uvicorn run on their own event loop in a thread (schemathesis calls synchronously),
+on the simulated devices; requests come from loopback with the technician token, so every
+endpoint is reachable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from schemathesis.checks import not_a_server_error
+from schemathesis.generation.modes import GenerationMode
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    negative_data_rejection,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from tests.api.conftest import TOKENS, Served, bearer, served_in_thread
+
+EXAMPLES = 100
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    response_headers_conformance,
+    negative_data_rejection,
+]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    folder: Path = tmp_path_factory.mktemp("openapi")
+    with served_in_thread(folder) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def api_schema(served: Served) -> Any:
+    return schemathesis.openapi.from_url(f"{served.url}/api/v1/openapi.json")
+
+
+# (method, path, real path parameters to mix in, so generated cases also reach real devices)
+OPERATIONS = [
+    ("GET", "/api/v1/room", {}),
+    ("PATCH", "/api/v1/room/desired", {}),
+    ("GET", "/api/v1/devices/{device_id}", {"device_id": "projector"}),
+    ("POST", "/api/v1/devices/{device_id}/actions/{action}", {"device_id": "board"}),
+    ("POST", "/api/v1/devices/{device_id}/reread", {"device_id": "switcher"}),
+    ("GET", "/api/v1/scenes", {}),
+    ("POST", "/api/v1/scenes/{scene_id}/activate", {"scene_id": "class-end"}),
+    ("GET", "/api/v1/sources", {}),
+    ("POST", "/api/v1/sources/{source_id}/select", {"source_id": "laptop"}),
+    ("GET", "/api/v1/audit", {}),
+    ("GET", "/api/v1/health", {}),
+    ("GET", "/api/v1/metrics", {}),
+]
+
+
+def test_every_operation_is_exercised(api_schema: Any) -> None:
+    published = {
+        (op.method.upper(), op.path)
+        for result in api_schema.get_all_operations()
+        if (op := result.ok())
+    }
+    assert published == {(method, path) for method, path, _ in OPERATIONS}
+
+
+JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+CAPABILITIES = ["power", "input", "volume", "mute", "route", "freeze", "lamp_hours", "nope"]
+NAMED_VALUES = st.sampled_from(["on", "off", "standby", "hdmi1", "digital1", "1", "2", "+1", ""])
+
+
+def real_patches() -> st.SearchStrategy[dict[str, dict[str, Any]]]:
+    """Patches naming the room's real devices and capabilities, with any JSON as values."""
+    device = st.sampled_from(["projector", "board", "switcher"])
+    caps = st.dictionaries(
+        st.sampled_from(CAPABILITIES),
+        NAMED_VALUES | JSON | st.dictionaries(NAMED_VALUES, JSON),
+        max_size=3,
+    )
+    return st.dictionaries(device, caps, min_size=1, max_size=3)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "real"), OPERATIONS, ids=[f"{m} {p}" for m, p, _ in OPERATIONS]
+)
+def test_operation_conforms(
+    api_schema: Any, served: Served, method: str, path: str, real: dict[str, str]
+) -> None:
+    operation = api_schema[path][method]
+    strategies = [
+        operation.as_strategy(GenerationMode.POSITIVE),
+        operation.as_strategy(GenerationMode.NEGATIVE),
+    ]
+    if path == "/api/v1/room/desired":
+        strategies.append(real_patches().flatmap(lambda body: operation.as_strategy(body=body)))
+    if real:
+        strategies.append(operation.as_strategy(GenerationMode.POSITIVE, path_parameters=real))
+        strategies.append(operation.as_strategy(GenerationMode.NEGATIVE, path_parameters=real))
+
+    @given(case=st.one_of(strategies))
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    def check(case: Any) -> None:
+        case.call_and_validate(
+            base_url=served.url, headers=bearer(TOKENS.technician), checks=CHECKS, timeout=20
+        )
+
+    check()
