@@ -6,8 +6,10 @@ import secrets
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -66,4 +68,26 @@ def create_app(
             return JSONResponse(body.model_dump())
 
     app.add_middleware(AccessControl, tokens=tokens, allowed_hosts=list(allowed_hosts))
+    app.openapi = lambda: _openapi_with_bearer(app)  # type: ignore[method-assign]
     return app
+
+
+def _openapi_with_bearer(app: FastAPI) -> dict[str, Any]:
+    """The generated document, stating that a bearer token is optional (loopback) or needed."""
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+        )
+        schema.setdefault("components", {})["securitySchemes"] = {
+            "bearer": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "the api or technician token (DATA_DIR/tokens/*.token)",
+            }
+        }
+        schema["security"] = [{}, {"bearer": []}]
+        app.openapi_schema = schema
+    return app.openapi_schema
