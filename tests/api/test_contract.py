@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
 
-from tests.api.conftest import TOKENS, Simulated, bearer, until
+from tests.api.conftest import LOCAL, REMOTE, TOKENS, Simulated, bearer, client_for, until
+from tribune.api import create_app
 from tribune.room import Room
 
 PROBLEM = "application/problem+json"
@@ -239,3 +241,25 @@ async def test_root_points_to_the_api_and_unknown_paths_are_problems(
     assert_problem(await local.delete("/api/v1/room"), 405)
     schema = (await local.get("/api/v1/openapi.json")).json()
     assert "/api/v1/room/desired" in schema["paths"]
+
+
+async def test_the_panel_files_are_served_at_the_root(room: Room, tmp_path: Path) -> None:
+    (tmp_path / "index.html").write_text("<title>panel</title>", encoding="utf-8")
+    app = create_app(room, tokens=TOKENS, panel_dir=tmp_path)
+    for address in (LOCAL, REMOTE):  # static files need no token; the Host check still applies
+        async with client_for(app, address) as client:
+            page = await client.get("/")
+            assert page.status_code == 200
+            assert "<title>panel</title>" in page.text
+            assert_problem(await client.get("/", headers={"Host": "evil.example"}), 421)
+    async with client_for(app, LOCAL) as client:
+        assert (await client.get("/api/v1/room")).status_code == 200
+
+
+async def test_reread_of_an_unreachable_device_is_504(
+    remote: httpx.AsyncClient, simulated: Simulated
+) -> None:
+    simulated.sims["board"].unplug()
+    await until(lambda: simulated.room.runtimes["board"].health.status.value == "offline")
+    response = await remote.post("/api/v1/devices/board/reread", headers=bearer(TOKENS.technician))
+    assert_problem(response, 504)
