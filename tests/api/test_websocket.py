@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
-from tests.api.conftest import serving, until
+from tests.api.conftest import TOKENS, serving, until
 from tribune.room import Room
 
 
@@ -126,4 +126,13 @@ async def test_the_websocket_is_refused_to_foreign_origins_and_hosts(port: int) 
         async with connect(url, additional_headers={"Host": "evil.example"}):
             pass
     async with connect(url, origin=f"http://127.0.0.1:{port}") as ws:  # type: ignore[arg-type]
+        assert (await receive(ws))["type"] == "snapshot"
+
+
+async def test_a_websocket_token_goes_in_the_query_and_must_be_right(port: int) -> None:
+    url = f"ws://127.0.0.1:{port}/api/v1/ws"
+    with pytest.raises(InvalidStatus):
+        async with connect(f"{url}?token=guess"):
+            pass
+    async with connect(f"{url}?token={TOKENS.api}") as ws:
         assert (await receive(ws))["type"] == "snapshot"
