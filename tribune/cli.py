@@ -289,9 +289,39 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Run the demo room."""
     from tribune.demo import run_demo
 
-    if args.verbose == 0:
-        logging.getLogger("tribune").setLevel(logging.WARNING)
-    return asyncio.run(run_demo(args.host, args.port, args.speed))
+    _service_logging(args)
+    data_dir = Path(args.data_dir) if args.data_dir else None
+    return asyncio.run(run_demo(args.host, args.port, args.speed, data_dir))
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the room service."""
+    from tribune.service import serve
+
+    _service_logging(args)
+    return asyncio.run(serve(Path(args.config), Path(args.data_dir), args.port))
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    """Validate a room config."""
+    from tribune.config import load_config
+
+    try:
+        config = load_config(Path(args.config))
+    except ConfigError as exc:
+        sys.stdout.write(f"{exc}\n")
+        return EXIT_INVALID
+    sys.stdout.write(
+        f"{args.config}: ok (room {config.room.id}, {len(config.devices)} devices, "
+        f"{len(config.scenes)} scenes, {len(config.schedule)} schedule entries)\n"
+    )
+    return EXIT_OK
+
+
+def _service_logging(args: argparse.Namespace) -> None:
+    """A service logs what a technician needs at 8 am: warnings by default, -v for more."""
+    level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
+    logging.getLogger().setLevel(level)
 
 
 def _add_device_args(p: argparse.ArgumentParser) -> None:
@@ -376,11 +406,24 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("value", help="on/off, a number, a source name, or INPUT>OUTPUT for route")
     send.set_defaults(handler=_run(_send))
 
-    demo = sub.add_parser("demo", help="run a room of simulated devices with a status page")
+    demo = sub.add_parser("demo", help="run Baku training room 1 on simulated devices")
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=8080)
-    demo.add_argument("--speed", type=float, default=5.0, help="simulator time factor")
+    demo.add_argument("--speed", type=float, default=10.0, help="simulator time factor")
+    demo.add_argument("--data-dir", help="keep the demo's data here (default: a temp dir)")
     demo.set_defaults(handler=cmd_demo)
+
+    serve = sub.add_parser("serve", help="run the room service (devices, API, panel, schedules)")
+    serve.add_argument("--config", required=True, help="room config (room.toml)")
+    serve.add_argument("--data-dir", default="/var/lib/tribune", help="state, audit and tokens")
+    serve.add_argument("--port", type=int, help="HTTP port (default: the config's, 8080)")
+    serve.set_defaults(handler=cmd_serve)
+
+    config = sub.add_parser("config", help="check a room config")
+    csub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    check = csub.add_parser("check", help="validate room.toml (FILE:LINE: key: reason)")
+    check.add_argument("config")
+    check.set_defaults(handler=cmd_config_check)
 
     from tribune.sim.cli import add_sim_parser
 

@@ -1,128 +1,163 @@
-"""`tribune demo`: a room of simulated devices driven by real device runtimes.
+"""`tribune demo`: Baku training room 1 on simulated devices, served like the real room.
 
-Starts simulators (a PJLink projector on TCP, a SMART board on a pty, an Extron switcher on TCP),
-one `DeviceRuntime` each, and a read-only status page on http://127.0.0.1:8080 that shows what
-the runtimes report. The full room service and touch panel replace this page in later releases.
+Six devices, each a simulator written from its protocol document: an Epson projector, a SMART
+board, an Extron switcher and a Cisco codec on ptys (serial lines), a second projector over
+PJLink on TCP, and a Samsung confidence monitor on a pty. The room config is written to the data
+dir with the pty paths, and `tribune serve` runs on it. `--speed` shortens warm-up and cool-down.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import signal
-from collections.abc import Iterator
-from dataclasses import asdict
-from importlib import resources
+import tempfile
+from contextlib import AsyncExitStack
+from pathlib import Path
 from typing import Any
 
-from tribune.drivers.runtime import DeviceRuntime
-from tribune.profiles.loader import ProfileLoader
-from tribune.sim import RunningSimulator, launch_simulator
+from tribune.config import parse_config
+from tribune.service import Service, run_service
+from tribune.sim import start_simulator
 
 log = logging.getLogger(__name__)
 
-DEMO_DEVICES: list[dict[str, Any]] = [
-    {"id": "projector", "profile": "pjlink", "sim": "pjlink", "link": "tcp", "password": "demo"},
-    {"id": "board", "profile": "smart-board", "sim": "smart-board", "link": "pty"},
-    {"id": "switcher", "profile": "extron-sis", "sim": "extron-sis", "link": "tcp"},
-]
+DEMO_TOML = """\
+# Written by `tribune demo`: Baku training room 1 on simulated devices.
+[room]
+id = "baku/room-1"
+name = "Bakı — Tədris otağı 1 (demo)"
+language = "az"
+timezone = "Asia/Baku"
+
+[devices.projector]
+profile = "epson-escvp21"
+port = "{projector}"
+name = {{ az = "Proyektor", en = "Projector", ru = "Проектор" }}
+
+[devices.board]
+profile = "smart-board"
+port = "{board}"
+name = {{ az = "Elektron lövhə", en = "Electronic board", ru = "Электронная доска" }}
+
+[devices.switcher]
+profile = "extron-sis"
+port = "{switcher}"
+name = {{ az = "Kommutator", en = "AV switcher", ru = "Коммутатор" }}
+
+[devices.projector-2]
+profile = "pjlink"
+port = "{projector2}"
+name = {{ az = "İkinci ekran", en = "Second screen", ru = "Второй экран" }}
+
+[devices.codec]
+profile = "cisco-roomos"
+port = "{codec}"
+name = {{ az = "Telekonfrans", en = "Teleconference", ru = "Телеконференция" }}
+
+[devices.monitor]
+profile = "samsung-mdc"
+port = "{monitor}"
+options = {{ id = "01" }}
+name = {{ az = "Tribuna monitoru", en = "Lectern monitor", ru = "Монитор трибуны" }}
+
+# Extron inputs: 1 lectern PC, 2 laptop, 3 document camera, 4 codec.
+# Outputs: 1 board, 2 projector, 3 second screen, 4 lectern monitor.
+[sources.lectern-pc]
+label = {{ az = "Tribuna kompüteri", en = "Lectern PC", ru = "Компьютер трибуны" }}
+icon = "pc"
+order = 1
+desired = {{ switcher = {{ route = {{ "1" = "1", "2" = "1", "3" = "1", "4" = "1" }} }} }}
+
+[sources.laptop]
+label = {{ az = "Noutbuk (HDMI)", en = "Laptop (HDMI)", ru = "Ноутбук (HDMI)" }}
+icon = "laptop"
+order = 2
+desired = {{ switcher = {{ route = {{ "1" = "2", "2" = "2", "3" = "2", "4" = "2" }} }} }}
+
+[sources.document-camera]
+label = {{ az = "Sənəd kamerası", en = "Document camera", ru = "Документ-камера" }}
+icon = "camera"
+order = 3
+desired = {{ switcher = {{ route = {{ "1" = "3", "2" = "3", "3" = "3", "4" = "3" }} }} }}
+
+[sources.teleconference]
+label = {{ az = "Telekonfrans", en = "Teleconference", ru = "Телеконференция" }}
+icon = "video"
+order = 4
+desired = {{ switcher = {{ route = {{ "1" = "4", "2" = "4", "3" = "4", "4" = "4" }} }} }}
+
+[scenes.class-start]
+label = {{ az = "Dərsə başla", en = "Start class", ru = "Начать занятие" }}
+order = 1
+source = "lectern-pc"
+desired.board = {{ power = "on" }}
+desired.projector = {{ power = "on", input = "hdmi1" }}
+desired.projector-2 = {{ power = "on" }}
+desired.monitor = {{ power = "on" }}
+
+[scenes.class-end]
+label = {{ az = "Dərsi bitir", en = "End class", ru = "Завершить занятие" }}
+order = 2
+desired.board = {{ power = "off" }}
+desired.projector = {{ power = "off" }}
+desired.projector-2 = {{ power = "off" }}
+desired.monitor = {{ power = "off" }}
+
+[[schedule]]
+id = "nightly-off"
+when = "daily 22:00"
+scene = "class-end"
+"""
 
 
-def device_snapshot(runtime: DeviceRuntime) -> dict[str, Any]:
-    """What the status page shows of one device."""
-    health = asdict(runtime.health)
-    return {
-        "id": runtime.id,
-        "profile": runtime.profile.id,
-        "name": runtime.profile.name,
-        "port": runtime.port,
-        "health": {k: str(v) if hasattr(v, "value") else v for k, v in health.items()},
-        "state": {
-            name: {"value": r.value, "at": r.at, "source": str(r.source)}
-            for name, r in runtime.state.items()
-        },
-    }
+async def run_demo(
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    speed: float = 10.0,
+    data_dir: Path | None = None,
+    started: Any = None,
+) -> int:
+    """Start the simulators, write the demo room config and serve it until stopped."""
+    with tempfile.TemporaryDirectory(prefix="tribune-demo-") as scratch:
+        folder = data_dir or Path(scratch)
+        folder.mkdir(parents=True, exist_ok=True)
+        async with AsyncExitStack() as stack:
 
-
-def build_app(runtimes: list[DeviceRuntime]) -> Any:
-    """The status page and its JSON."""
-    from fastapi import FastAPI
-    from fastapi.responses import HTMLResponse
-
-    app = FastAPI(title="tribune demo", docs_url=None, redoc_url=None)
-    page = resources.files("tribune").joinpath("demo_page.html").read_text(encoding="utf-8")
-
-    @app.get("/", response_class=HTMLResponse)
-    async def index() -> str:
-        return page
-
-    @app.get("/api/v1/devices")
-    async def devices() -> list[dict[str, Any]]:
-        return [device_snapshot(rt) for rt in runtimes]
-
-    return app
-
-
-def _quiet_server_class() -> Any:
-    import uvicorn
-
-    class QuietServer(uvicorn.Server):
-        """uvicorn without its own signal handlers: the demo handles SIGINT/SIGTERM itself."""
-
-        @contextlib.contextmanager
-        def capture_signals(self) -> Iterator[None]:
-            yield
-
-    return QuietServer
-
-
-async def run_demo(host: str = "127.0.0.1", port: int = 8080, speed: float = 5.0) -> int:
-    """Run the demo room until SIGINT/SIGTERM."""
-    import uvicorn
-
-    server_class = _quiet_server_class()
-    loader = ProfileLoader()
-    sims: list[RunningSimulator] = []
-    runtimes: list[DeviceRuntime] = []
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        for spec in DEMO_DEVICES:
-            options: dict[str, Any] = {}
-            if "password" in spec:
-                options["password"] = spec["password"]
-            if spec["link"] == "tcp":
-                sim = await launch_simulator(
-                    spec["sim"], tcp=("127.0.0.1", 0), speed=speed, **options
+            async def sim(sim_id: str, **kwargs: Any) -> Any:
+                return await stack.enter_async_context(
+                    start_simulator(sim_id, speed=speed, **kwargs)
                 )
-                url = f"tcp://127.0.0.1:{sim.port}"
-            else:
-                sim = await launch_simulator(spec["sim"], pty=True, speed=speed, **options)
-                url = sim.path
-            sims.append(sim)
-            profile = loader.load(spec["profile"]).profile
-            runtime = DeviceRuntime(spec["id"], profile, url, password=spec.get("password"))
-            await runtime.start()
-            runtimes.append(runtime)
-            log.info("demo: %s (%s) on %s", spec["id"], profile.name, url)
-        config = uvicorn.Config(
-            build_app(runtimes), host=host, port=port, log_level="warning", lifespan="off"
-        )
-        server = server_class(config)
-        serving = asyncio.create_task(server.serve())
-        log.warning("demo: status page on http://%s:%d (Ctrl-C stops)", host, port)
-        waiter = asyncio.create_task(stop.wait())
-        await asyncio.wait({serving, waiter}, return_when=asyncio.FIRST_COMPLETED)
-        server.should_exit = True
-        with contextlib.suppress(Exception):
-            await serving
-        waiter.cancel()
-    finally:
-        for runtime in runtimes:
-            await runtime.stop()
-        for sim in sims:
-            await sim.aclose()
-    return 0
+
+            projector = await sim("epson-escvp21", pty=True, link=str(folder / "projector"))
+            board = await sim("smart-board", pty=True, link=str(folder / "board"))
+            switcher = await sim("extron-sis", pty=True, link=str(folder / "switcher"))
+            codec = await sim("cisco-roomos", pty=True, link=str(folder / "codec"))
+            monitor = await sim("samsung-mdc", pty=True, link=str(folder / "monitor"))
+            projector2 = await sim("pjlink", tcp=("127.0.0.1", 0))
+            text = DEMO_TOML.format(
+                projector=projector.link,
+                board=board.link,
+                switcher=switcher.link,
+                codec=codec.link,
+                monitor=monitor.link,
+                projector2=f"tcp://127.0.0.1:{projector2.port}",
+            )
+            config_path = folder / "room.toml"
+            config_path.write_text(text, encoding="utf-8")
+            config = parse_config(text, str(config_path))
+
+            async def announce(service: Service) -> None:
+                log.warning(
+                    "demo: Baku training room 1 on simulators; panel http://%s:%d/ , API "
+                    "http://%s:%d/api/v1/room ; config %s",
+                    host,
+                    service.port,
+                    host,
+                    service.port,
+                    config_path,
+                )
+                if started is not None:
+                    await started(service)
+
+            return await run_service(
+                config, folder, config_dir=folder, host=host, port=port, started=announce
+            )

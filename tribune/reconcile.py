@@ -214,7 +214,17 @@ class DeviceReconciler:
 
     async def _send(self, capability: str, wanted: Value) -> None:
         try:
-            await self.runtime.set(capability, wanted)
+            if isinstance(wanted, dict):
+                # A route: one tie per output, only where the switcher differs.
+                reading = self.runtime.state.get(capability)
+                now = (
+                    reading.value if reading is not None and isinstance(reading.value, dict) else {}
+                )
+                for output, source in wanted.items():
+                    if now.get(output) != source:
+                        await self.runtime.set(capability, {output: source})
+            else:
+                await self.runtime.set(capability, wanted)
             grace = max(2.0, 3 * self.runtime.timing.reply_timeout)
             self._confirming[capability] = (wanted, time.monotonic() + grace)
         except DeviceBusyError as exc:

@@ -205,11 +205,17 @@ class CompiledProfile:
 
         Raises `NotSupportedError` when the value cannot be set on this device.
         """
+        if value is None:
+            raise NotSupportedError(f"{cap.name}: a value is required")
         if isinstance(value, str):
             value = self.parse_value(cap, value)
         elif cap.type is ValueType.ROUTE:
             if not isinstance(value, dict) or not value:
                 raise NotSupportedError(f"{cap.name}: want {{output: input}}")
+            if not all(
+                isinstance(v, str | int) and not isinstance(v, bool) for v in value.values()
+            ):
+                raise NotSupportedError(f"{cap.name}: each input is a number or a name")
             value = {str(k): str(v) for k, v in value.items()}
         elif cap.type is ValueType.BOOL and not isinstance(value, bool):
             raise NotSupportedError(f"{cap.name}: want true/false or on/off")

@@ -1,0 +1,159 @@
+"""`tribune serve`: the room service — devices, reconciliation, schedules, local API and panel.
+
+Everything runs in one event loop: device runtimes, reconcilers, the scheduler and uvicorn. The
+SQLite store has its own thread. SIGTERM/SIGINT stop it cleanly (usage counters flushed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from tribune.config import RoomConfig, load_config
+from tribune.room import Room
+from tribune.scheduler import SceneTarget, ScheduleEntry, Scheduler, parse_when
+from tribune.store import Store
+
+log = logging.getLogger(__name__)
+
+
+def schedule_entries(config: RoomConfig) -> list[ScheduleEntry]:
+    """The config's `[[schedule]]` entries, parsed."""
+    return [
+        ScheduleEntry(
+            id=entry.id,
+            recurrence=parse_when(entry.when),
+            when=entry.when,
+            target=SceneTarget(entry.scene),
+            grace=timedelta(minutes=entry.grace_minutes),
+            enabled=entry.enabled,
+        )
+        for entry in config.schedule
+    ]
+
+
+@dataclass
+class Service:
+    """A running room service (for `serve`, the demo and tests)."""
+
+    room: Room
+    scheduler: Scheduler
+    app: Any
+    port: int
+
+
+def _server_class() -> Any:
+    import uvicorn
+
+    class QuietServer(uvicorn.Server):
+        """uvicorn without its own signal handlers: the service handles SIGINT/SIGTERM."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    return QuietServer
+
+
+def panel_dir() -> Path | None:
+    """The touch panel's static files, when this build has them."""
+    folder = Path(__file__).resolve().parent / "api" / "panel"
+    return folder if folder.is_dir() else None
+
+
+async def run_service(
+    config: RoomConfig,
+    data_dir: Path,
+    *,
+    config_dir: Path,
+    host: str | None = None,
+    port: int | None = None,
+    room_factory: Callable[[RoomConfig, Store], Room] | None = None,
+    started: Callable[[Service], Awaitable[None]] | None = None,
+) -> int:
+    """Run the room service until SIGINT/SIGTERM; returns the exit code."""
+    import uvicorn
+
+    from tribune.api import Tokens, create_app
+
+    await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
+    store = Store(data_dir / "tribune.db")
+    await store.open()
+    room = (
+        room_factory(config, store)
+        if room_factory is not None
+        else Room(config, store, base_dir=config_dir)
+    )
+
+    async def run_entry(entry: ScheduleEntry, due: datetime) -> None:
+        await room.activate_scene(entry.target.scene, who="schedule", actor=entry.id)
+
+    scheduler = Scheduler(
+        schedule_entries(config), ZoneInfo(config.room.timezone), run_entry, last_runs=store
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    tasks: list[asyncio.Task[Any]] = []
+    try:
+        await room.start()
+        tasks.append(asyncio.create_task(scheduler.run_forever(), name="scheduler"))
+        bind_host = host or config.api.host
+        bind_port = port if port is not None else config.api.port
+        app = create_app(
+            room,
+            tokens=Tokens.load_or_create(data_dir),
+            allowed_hosts=config.api.allowed_hosts,
+            panel_dir=panel_dir(),
+        )
+        server = _server_class()(
+            uvicorn.Config(app, host=bind_host, port=bind_port, log_level="warning", lifespan="off")
+        )
+        serving = asyncio.create_task(server.serve(), name="http")
+        tasks.append(serving)
+        while not server.started and not serving.done():  # noqa: ASYNC110 - uvicorn has no event
+            await asyncio.sleep(0.01)
+        if serving.done():
+            serving.result()  # the port is taken: raise the reason
+        log.warning(
+            "room %s: serving on http://%s:%d (%d devices)",
+            room.id,
+            bind_host,
+            bind_port,
+            len(room.runtimes),
+        )
+        if started is not None:
+            await started(Service(room, scheduler, app, bind_port))
+        waiter = asyncio.create_task(stop.wait())
+        await asyncio.wait({serving, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        server.should_exit = True
+        with contextlib.suppress(Exception):
+            await serving
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(BaseException):
+                await task
+        await room.stop()
+        await store.close()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    return 0
+
+
+async def serve(config_path: Path, data_dir: Path, port: int | None = None) -> int:
+    """`tribune serve --config room.toml`."""
+    config = load_config(config_path)
+    config_dir = await asyncio.to_thread(lambda: config_path.resolve().parent)
+    return await run_service(config, data_dir, config_dir=config_dir, port=port)
