@@ -121,3 +121,77 @@ async def test_bad_intents_are_refused_with_a_reason(room: Room) -> None:
     with pytest.raises(UnknownError, match="no scene"):
         await room.activate_scene("party", who="panel")
     assert room.desired == {}
+
+
+async def test_source_routes_every_output_it_names(room: Room, sim_room: SimRoom) -> None:
+    await until(lambda: room.runtimes["switcher"].health.status.value == "online")
+    await room.select_source("laptop", who="panel")
+    await until(lambda: room.converged, timeout=10)
+    route = room.runtimes["switcher"].state["route"].value
+    assert isinstance(route, dict)
+    assert (route["1"], route["2"]) == ("2", "2")
+    assert room.source == "laptop"
+    await room.select_source("lectern-pc", who="button", actor="KEY_F2")
+    await until(lambda: room.converged, timeout=10)
+    route = room.runtimes["switcher"].state["route"].value
+    assert isinstance(route, dict)
+    assert (route["1"], route["2"]) == ("1", "1")
+
+
+async def test_refused_value_fails_with_the_device_word_and_is_audited(
+    room: Room, sim_room: SimRoom
+) -> None:
+    """The PJLink simulator has no network input: ERR2 is `failed`, not retried for ever."""
+    await until(lambda: room.runtimes["projector"].health.status.value == "online")
+    await room.apply({"projector": {"power": "on", "input": "storage1"}}, who="api")
+    await until(lambda: room.reconcilers["projector"].status.get("input", None) is not None)
+    await until(lambda: room.reconcilers["projector"].status["input"].state == "failed", timeout=10)
+    reason = room.reconcilers["projector"].status["input"].reason or ""
+    assert "ERR2" in reason
+    assert not room.converged
+    failures = [e for e in await room.store.audit_tail() if e.action == "device.failed"]
+    assert failures
+    assert failures[0].who == "system"
+    # A new intent clears it.
+    await room.apply({"projector": {"input": "digital1"}}, who="api")
+    await until(lambda: room.converged, timeout=10)
+
+
+async def test_scheduled_scene_runs_through_the_room(room: Room, sim_room: SimRoom) -> None:
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from tribune.scheduler import (
+        FakeClock,
+        MemoryLastRunStore,
+        SceneTarget,
+        ScheduleEntry,
+        Scheduler,
+        parse_when,
+    )
+
+    tz = ZoneInfo("Asia/Baku")
+    start = datetime(2026, 11, 25, 21, 59, 30, tzinfo=tz).astimezone(UTC)
+    clock = FakeClock(start)
+    entry = ScheduleEntry(
+        id="nightly-off",
+        recurrence=parse_when("daily 22:00"),
+        when="daily 22:00",
+        target=SceneTarget("class-end"),
+    )
+
+    async def run(item: ScheduleEntry, due: datetime) -> None:
+        await room.activate_scene(item.target.scene, who="schedule", actor=item.id)
+
+    scheduler = Scheduler([entry], tz, run, MemoryLastRunStore(), clock=clock)
+    task = asyncio.create_task(scheduler.run_forever())
+    try:
+        await room.activate_scene("class-start", who="panel")
+        await clock.next_sleep()
+        clock.advance(timedelta(seconds=31))
+        await until(lambda: room.desired["projector"]["power"] == "off", timeout=5)
+        entries = await room.store.audit_tail()
+        assert entries[0].who == "schedule"
+        assert entries[0].actor == "nightly-off"
+    finally:
+        task.cancel()
