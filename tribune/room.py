@@ -269,6 +269,7 @@ class Room:
             "id": device_id,
             "profile": runtime.profile.id,
             "name": runtime.profile.name,
+            "label": label.model_dump() if (label := self._label_of(device_id)) else None,
             "kind": str(runtime.profile.kind),
             "online": health.status is HealthStatus.ONLINE,
             "health": {
@@ -296,6 +297,10 @@ class Room:
                 if s.reason
             },
         }
+
+    def _label_of(self, device_id: str) -> Any:
+        device = self.config.devices.get(device_id)
+        return device.name if device is not None else None
 
     def snapshot(self) -> dict[str, Any]:
         """The whole room as `GET /api/v1/room` shows it."""
