@@ -199,3 +199,34 @@ async def test_offline_and_back_timings_with_shipped_profile(pjlink_profile: Pro
             assert time.monotonic() - back < 5.0
         finally:
             await rt.stop()
+
+
+async def test_a_tap_does_not_wait_for_a_whole_route_poll() -> None:
+    """A four-output route poll takes four exchanges; a user command goes in between them."""
+    from tribune.profiles.loader import ProfileLoader
+
+    base = ProfileLoader().load("extron-sis").profile
+    profile = base.model_copy(
+        update={
+            "timing": base.timing.model_copy(update={"gap": 0.1, "reply_timeout": 0.5}),
+            "poll": [e.model_copy(update={"every": 0.05}) for e in base.poll if e.get == "route"],
+        }
+    )
+    async with start_simulator("extron-sis", tcp=("127.0.0.1", 0), speed=50) as sim:
+        rt = DeviceRuntime("switcher", profile, f"tcp://127.0.0.1:{sim.port}")
+        await rt.start()
+        try:
+            for _ in range(100):
+                if "route" in rt.state:
+                    break
+                await asyncio.sleep(0.05)
+            worst = 0.0
+            for i in range(8):
+                await asyncio.sleep(0.07 * (i % 3))  # land at different points of the poll
+                started = time.monotonic()
+                await rt.set("mute", i % 2 == 0)
+                worst = max(worst, time.monotonic() - started)
+            # At most one output read and one gap ahead of it, not four of each.
+            assert worst < 0.3, f"a tap waited {worst:.3f} s"
+        finally:
+            await rt.stop()

@@ -218,6 +218,7 @@ class DeviceRuntime:
         self._next_poll: dict[str, float] = {}
         self._poll_every = {entry.get: entry.every for entry in profile.poll}
         self._readback: dict[str, None] = {}  # read once after a set, ahead of polls (ordered)
+        self._outputs_left: dict[str, list[str]] = {}  # a route poll that let a user job go first
         self._current: _Job | None = None
         self._replied = False  # a reply came on the current connection
         self._last_exchange_end = 0.0
@@ -467,8 +468,14 @@ class DeviceRuntime:
         cap = self.compiled.capability(capability)
         try:
             if cap.type is ValueType.ROUTE:
-                for output in cap.spec.outputs or []:
-                    await self._read(cap, {"output": output}, Source.POLL, user=False)
+                outputs = self._outputs_left.pop(capability, None) or list(cap.spec.outputs or [])
+                while outputs:
+                    await self._read(cap, {"output": outputs.pop(0)}, Source.POLL, user=False)
+                    if outputs and self._runnable_job() is not None:
+                        # A tap is waiting: let it go first, then read the other outputs.
+                        self._outputs_left[capability] = outputs
+                        self._next_poll[capability] = time.monotonic()
+                        break
             else:
                 await self._read(cap, {}, Source.POLL, user=False)
         except DeviceBusyError:
