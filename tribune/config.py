@@ -135,6 +135,26 @@ class ApiSection(Strict):
     allowed_hosts: list[str] = Field(default_factory=list)
 
 
+PIN_HASH = r"^pbkdf2-sha256\$[0-9]{4,7}\$[0-9a-f]{16,64}\$[0-9a-f]{64}$"
+
+
+class PanelSection(Strict):
+    """The touch panel: which devices its volume, mute, blank and freeze controls drive.
+
+    Left out, each is derived from the devices' profiles when the service starts: volume and
+    mute on the switcher (else the first device that has them), blank and freeze on every
+    projector and display that can. An empty list hides the control.
+    """
+
+    volume: Annotated[str, Field(pattern=NAME)] | None = None
+    mute: Annotated[str, Field(pattern=NAME)] | None = None
+    blank: list[Annotated[str, Field(pattern=NAME)]] | None = None
+    freeze: list[Annotated[str, Field(pattern=NAME)]] | None = None
+    # The technician screen's PIN, hashed: `python -m tribune.api.pin` prints one. No PIN, no
+    # technician screen on the panel (the technician token still works).
+    technician_pin: Annotated[str, Field(pattern=PIN_HASH)] | None = None
+
+
 class RoomConfig(Strict):
     """The whole `room.toml`."""
 
@@ -144,6 +164,7 @@ class RoomConfig(Strict):
     scenes: dict[str, SceneConfig] = Field(default_factory=dict)
     schedule: list[ScheduleConfig] = Field(default_factory=list)
     api: ApiSection = Field(default_factory=ApiSection)
+    panel: PanelSection = Field(default_factory=PanelSection)
     # Reserved for physical keys and hub sync (later releases); kept as given.
     buttons: dict[str, Any] = Field(default_factory=dict)
     sync: dict[str, Any] = Field(default_factory=dict)
@@ -176,6 +197,19 @@ class RoomConfig(Strict):
             if timer.id in seen:
                 raise ValueError(f"schedule.{i}.id: {timer.id!r} is used twice")
             seen.add(timer.id)
+        return self
+
+    @model_validator(mode="after")
+    def _panel_references(self) -> RoomConfig:
+        panel = self.panel
+        named = [("volume", panel.volume), ("mute", panel.mute)]
+        named += [("blank", d) for d in panel.blank or []]
+        named += [("freeze", d) for d in panel.freeze or []]
+        for key, device in named:
+            if device is not None and device not in self.devices:
+                raise ValueError(
+                    f"panel.{key}: no device {device!r} (devices: {', '.join(self.devices)})"
+                )
         return self
 
 

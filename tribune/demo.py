@@ -106,7 +106,17 @@ desired.monitor = {{ power = "off" }}
 id = "nightly-off"
 when = "daily 22:00"
 scene = "class-end"
-"""
+
+# The panel: sound through the switcher's amplifier, blank both projectors, freeze the main
+# projector and the board. The technician PIN of the demo is 2013 (never use it in a room).
+[panel]
+volume = "switcher"
+mute = "switcher"
+blank = ["projector", "projector-2"]
+freeze = ["projector", "board"]
+# `python -m tribune.api.pin` made this from 2013, the year the training centre was founded.
+technician_pin = "pbkdf2-sha256$200000$74726962756e652d64656d6f2d70696e$d37488f7252a3db2d24034b2a50687515c3993a0b191b8e29c4a1fc7f9303bb6"
+"""  # noqa: E501 - the PIN hash is one TOML string
 
 
 async def run_demo(

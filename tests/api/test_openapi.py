@@ -84,6 +84,13 @@ OPERATIONS = [
     ("GET", "/api/v1/audit", {}),
     ("GET", "/api/v1/health", {}),
     ("GET", "/api/v1/metrics", {}),
+    # The touch panel's own (tribune/api/panel_api.py).
+    ("GET", "/api/v1/panel", {}),
+    ("POST", "/api/v1/help", {}),
+    ("POST", "/api/v1/technician/session", {}),
+    ("DELETE", "/api/v1/technician/session", {}),
+    ("GET", "/api/v1/logs", {}),
+    ("GET", "/api/v1/profiles", {}),
 ]
 
 

@@ -23,6 +23,7 @@ from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tribune.api.problems import ApiProblem, problem_response
+from tribune.api.technician import TechnicianSessions
 from tribune.api.tokens import Grant, Principal, Tokens
 
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -38,9 +39,17 @@ PANEL = Principal("panel", None, Grant.INSTRUCTOR)
 class AccessControl:
     """ASGI middleware: Host and Origin checks, then the caller's `Principal` in the scope."""
 
-    def __init__(self, app: ASGIApp, *, tokens: Tokens, allowed_hosts: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        tokens: Tokens,
+        allowed_hosts: Sequence[str] = (),
+        sessions: TechnicianSessions | None = None,
+    ) -> None:
         self.app = app
         self.tokens = tokens
+        self.sessions = sessions  # the panel's PIN sessions: short-lived technician tokens
         self.extra_hosts: dict[str, int | None] = {}
         for entry in allowed_hosts:
             parsed = _split_host(entry)
@@ -97,6 +106,8 @@ class AccessControl:
                 presented = query["token"][0]
         if presented is not None:
             principal = self.tokens.identify(presented)
+            if principal is None and self.sessions is not None:
+                principal = self.sessions.identify(presented)
             return (principal, None) if principal else (None, "unknown token")
         if _is_loopback(scope.get("client")) and host[0] in LOOPBACK_NAMES:
             return PANEL, None

@@ -15,9 +15,12 @@ from fastapi.staticfiles import StaticFiles
 
 from tribune import __version__
 from tribune.api.access import AccessControl
+from tribune.api.logring import LogRing
 from tribune.api.models import Pointer
+from tribune.api.panel_api import router as panel_router
 from tribune.api.problems import install_problem_handlers
 from tribune.api.routes import API_PREFIX, router
+from tribune.api.technician import TechnicianSessions
 from tribune.api.tokens import Tokens
 from tribune.room import Room
 
@@ -51,8 +54,11 @@ def create_app(
     app.state.started = time.monotonic()
     # Names this run of the service: a WebSocket client's `since` means nothing to another run.
     app.state.epoch = secrets.token_hex(8)
+    app.state.technician_sessions = TechnicianSessions()
+    LogRing.installed()  # the technician screen's log tail starts with this service
     install_problem_handlers(app)
     app.include_router(router)
+    app.include_router(panel_router)
     if panel_dir is not None:
         app.mount("/", StaticFiles(directory=panel_dir, html=True), name="panel")
     else:
@@ -67,7 +73,12 @@ def create_app(
             )
             return JSONResponse(body.model_dump())
 
-    app.add_middleware(AccessControl, tokens=tokens, allowed_hosts=list(allowed_hosts))
+    app.add_middleware(
+        AccessControl,
+        tokens=tokens,
+        allowed_hosts=list(allowed_hosts),
+        sessions=app.state.technician_sessions,
+    )
     app.openapi = lambda: _openapi_with_bearer(app)  # type: ignore[method-assign]
     return app
 
