@@ -51,6 +51,7 @@ class PanelControls(BaseModel):
     blank: list[str] = Field(description="devices whose `video_mute` the blank button sets")
     freeze: list[str] = Field(description="devices whose `freeze` the freeze button sets")
     technician_pin: bool = Field(description="whether a technician PIN is configured")
+    language: str = Field(description="the room's default panel language (az, en, ru)")
     timing: dict[str, Timing]
 
 
@@ -157,6 +158,7 @@ def panel_controls(room: Room) -> PanelControls:
         blank=list(blank),
         freeze=list(freeze),
         technician_pin=section.technician_pin is not None,
+        language=room.config.room.language,
         timing=timing,
     )
 
