@@ -104,6 +104,7 @@ def test_help_is_sent_and_audited(page: Page, demo: Demo) -> None:
 def test_volume_and_mute_reach_the_switcher(page: Page, demo: Demo) -> None:
     page.wait_for_selector("body[data-connected=true]", state="attached")
     slider = page.get_by_test_id("volume")
+    page.wait_for_selector("[data-testid=volume]:enabled")
     # As a finger drags it: a few input events, then change when it lets go.
     slider.evaluate(
         """(el) => {
@@ -114,7 +115,7 @@ def test_volume_and_mute_reach_the_switcher(page: Page, demo: Demo) -> None:
             el.dispatchEvent(new Event("change", { bubbles: true }));
         }"""
     )
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 15
     while demo.api("GET", "/devices/switcher")["reported"]["volume"]["value"] != 30:
         assert time.monotonic() < deadline, "volume did not reach the switcher"
         time.sleep(0.1)
