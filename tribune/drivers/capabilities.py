@@ -6,6 +6,7 @@ Wire values are what the profile's templates carry: `"1"`, `"32"`, `"0A"` (hex f
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -25,6 +26,21 @@ from tribune.profiles.templates import ReplyPattern, SendTemplate, compile_reply
 Value = str | int | bool | dict[str, str]
 
 _TRUE = frozenset({"on", "true", "1", "yes"})
+_NUMBER = re.compile(r"\d{1,3}")
+# What a free-form parameter (a number to dial, a preset) may hold: no quotes, separators or
+# control characters, so it can never end the command it sits in and start another.
+SAFE_PARAMETER = re.compile(r"[A-Za-z0-9@._:+-]{1,64}")
+
+
+def check_parameter(name: str, value: str) -> str:
+    """`value` if it is safe inside a device command; `NotSupportedError` otherwise."""
+    if not SAFE_PARAMETER.fullmatch(value):
+        raise NotSupportedError(
+            f"{name}: {value!r} may hold only letters, digits and @ . _ : + - (at most 64)"
+        )
+    return value
+
+
 _FALSE = frozenset({"off", "false", "0", "no"})
 
 
@@ -173,7 +189,7 @@ class CompiledProfile:
             source, sep, output = text.partition(">")
             if not sep or not source or not output:
                 raise NotSupportedError(f"{cap.name}: want INPUT>OUTPUT, got {text!r}")
-            return {output.strip(): source.strip()}
+            return {_canonical(output.strip()): _canonical(source.strip())}
         return text.strip()
 
     def set_params(
@@ -187,6 +203,8 @@ class CompiledProfile:
             self._check_output(cap, output)
             if cap.set is None:
                 raise NotSupportedError(f"{cap.name} cannot be set")
+            if cap.spec.values is None and not _NUMBER.fullmatch(str(source)):
+                raise NotSupportedError(f"{cap.name}: input {source!r} is not an input number")
             return cap.set, {"input": self._wire(cap, source), "output": output}
         key = self._semantic_key(cap, value)
         if cap.set_each:
@@ -216,7 +234,7 @@ class CompiledProfile:
                 isinstance(v, str | int) and not isinstance(v, bool) for v in value.values()
             ):
                 raise NotSupportedError(f"{cap.name}: each input is a number or a name")
-            value = {str(k): str(v) for k, v in value.items()}
+            value = {_canonical(str(k)): _canonical(str(v)) for k, v in value.items()}
         elif cap.type is ValueType.BOOL and not isinstance(value, bool):
             raise NotSupportedError(f"{cap.name}: want true/false or on/off")
         elif cap.type in (ValueType.LEVEL, ValueType.INT) and (
@@ -255,6 +273,8 @@ class CompiledProfile:
         outputs = cap.spec.outputs
         if outputs is not None and output not in outputs:
             raise NotSupportedError(f"{cap.name}: no output {output!r} (has {', '.join(outputs)})")
+        if outputs is None and not _NUMBER.fullmatch(str(output)):
+            raise NotSupportedError(f"{cap.name}: output {output!r} is not an output number")
 
     def _semantic_key(self, cap: CompiledCapability, value: Value) -> str:
         if isinstance(value, bool):
@@ -283,7 +303,7 @@ class CompiledProfile:
             if self.binary:
                 return number
             return cap.spec.format.format(number) if cap.spec.format else str(number)
-        return str(value)
+        return check_parameter(cap.name, str(value))
 
     def decode_value(self, cap: CompiledCapability, groups: Mapping[str, str]) -> Value:
         """The semantic value of a reply's captured `value`."""
@@ -321,3 +341,8 @@ class CompiledProfile:
         if cap.type is ValueType.BOOL:
             return semantic == "on"
         return semantic
+
+
+def _canonical(text: str) -> str:
+    """Switcher port numbers without leading zeros ("01" and "1" are the same input)."""
+    return str(int(text)) if text.isdigit() else text

@@ -23,6 +23,7 @@ from tribune.drivers.capabilities import (
     CompiledCommand,
     CompiledProfile,
     Value,
+    check_parameter,
 )
 from tribune.drivers.codecs import make_codec
 from tribune.drivers.codecs.base import Frame
@@ -274,7 +275,8 @@ class DeviceRuntime:
         if name not in self.compiled.actions:
             known = ", ".join(sorted(self.compiled.actions)) or "none"
             raise NotSupportedError(f"{self.id}: no action {name!r} (has: {known})")
-        await self._submit(_Job("action", name, params=dict(params or {})))
+        checked = {key: check_parameter(key, str(value)) for key, value in (params or {}).items()}
+        await self._submit(_Job("action", name, params=checked))
 
     def _submit(self, job: _Job) -> asyncio.Future[Any]:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -353,6 +355,10 @@ class DeviceRuntime:
             return False
         except (LinkError, DeviceError, ProtocolError) as exc:
             self._connect_failed(exc, HealthStatus.OFFLINE)
+            return False
+        except Exception as exc:  # a driver fault (termios on an odd port) is still an answer
+            log.exception("%s: opening %s failed unexpectedly", self.id, self.port)
+            self._connect_failed(LinkError(f"{self.port}: {exc}"), HealthStatus.ERROR)
             return False
         self._set_connection(ConnectionState.CONNECTED)
         self._connect_error = None

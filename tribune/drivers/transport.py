@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import termios
 from abc import ABC, abstractmethod
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -198,7 +199,7 @@ class SerialTransport(_AsyncioTransport):
             )
         except ConnectionRefusedError as exc:
             raise LinkError(f"{self.url}: connection refused (is the device on?)") from exc
-        except (serial.SerialException, OSError, ValueError) as exc:
+        except (serial.SerialException, OSError, ValueError, termios.error) as exc:
             raise LinkError(f"{self.url}: {exc}") from exc
         assert isinstance(protocol, _QueueProtocol)
         self._transport, self._protocol = transport, protocol
@@ -238,7 +239,7 @@ class ThreadedSerialTransport(Transport):
 
         try:
             self._serial = await loop.run_in_executor(self._writer_pool, _open)
-        except (serial.SerialException, OSError, ValueError) as exc:
+        except (serial.SerialException, OSError, ValueError, termios.error) as exc:
             self._shutdown_pools()
             raise LinkError(f"{self.url}: {exc}") from exc
         self._closed = False
