@@ -74,6 +74,7 @@ class DeviceReconciler:
         # Acknowledged sets whose read-back has not come yet: not sent again meanwhile.
         self._confirming: dict[str, tuple[Value, float]] = {}
         self._task: asyncio.Task[None] | None = None
+        self._sends: set[asyncio.Task[None]] = set()
         self._unsubscribe: Callable[[], None] | None = None
 
     @property
@@ -90,7 +91,7 @@ class DeviceReconciler:
         """Stop reconciling (commands in flight are cancelled)."""
         if self._unsubscribe is not None:
             self._unsubscribe()
-        tasks = [t for t in (self._task, *(task for _, task in self._inflight.values())) if t]
+        tasks = [t for t in (self._task, *self._sends) if t is not None]
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -138,9 +139,12 @@ class DeviceReconciler:
         compiled = self.runtime.compiled
         power_wanted = desired.get("power")
         has_power = "power" in compiled.capabilities
+        power_now = self._power_now()
         for capability, value in desired.items():
             if capability != "power" and power_wanted in RESTING:
                 continue  # dormant while the device is meant to be off
+            if capability != "power" and power_wanted is None and power_now in RESTING:
+                continue  # nobody asked for it on: an input choice waits for the next class
             if not reachable:
                 reason = "offline" if health is not HealthStatus.ERROR else "error"
                 last = self.runtime.health.last_error
@@ -209,6 +213,8 @@ class DeviceReconciler:
         # A different value in flight: latest intent wins (the runtime coalesces a queued
         # set-point with this one).
         task = asyncio.create_task(self._send(capability, wanted))
+        self._sends.add(task)
+        task.add_done_callback(self._sends.discard)
         self._inflight[capability] = (wanted, task)
         return Status("pending", reason)
 

@@ -27,6 +27,9 @@ from tribune.store import AuditEntry, Store
 log = logging.getLogger(__name__)
 
 USAGE_FLUSH_SECONDS = 60.0
+RESTING = ("off", "standby")
+# Momentary picture states: kept while the class runs, dropped when the device is switched off.
+SESSION_CAPABILITIES = ("video_mute", "freeze")
 WHO = ("panel", "button", "api", "hub", "schedule", "cli", "system")
 
 
@@ -86,6 +89,9 @@ class Room:
 
     async def start(self) -> None:
         """Restore the desired state, start every device and reconcile."""
+        self.source = await self.store.get_meta("source")
+        if self.source not in self.config.sources:
+            self.source = None
         stored = await self.store.desired()
         self.desired = {
             device: dict(caps)
@@ -136,14 +142,34 @@ class Room:
         """Check, store and reconcile a desired-state change; latest intent wins."""
         if who not in WHO:
             raise ValueError(f"unknown origin {who!r}")
-        normalized = self.validate(patch)
-        entry = await self.store.record_intent(
-            who, actor, action, detail or {"desired": _jsonable(normalized)}, normalized
-        )
+        try:
+            normalized = self.validate(patch)
+        except NotSupportedError as exc:
+            # A refused intent is audited too: who asked for what, and why it was refused.
+            refused = await self.store.audit(
+                who, actor, action, detail or {"desired": _jsonable(patch)}, f"refused: {exc}"
+            )
+            self.bus.publish("audit", refused.as_dict())
+            raise
+        changes: dict[str, dict[str, Value | None]] = {d: dict(c) for d, c in normalized.items()}
         for device, caps in normalized.items():
-            self.desired.setdefault(device, {}).update(caps)
+            if caps.get("power") in RESTING:
+                # Blank and freeze belong to the class that set them, not to the next one.
+                for capability in SESSION_CAPABILITIES:
+                    if capability in self.desired.get(device, {}) and capability not in caps:
+                        changes[device][capability] = None
+        entry = await self.store.record_intent(
+            who, actor, action, detail or {"desired": _jsonable(normalized)}, changes
+        )
+        for device, updates in changes.items():
+            current = self.desired.setdefault(device, {})
+            for capability, value in updates.items():
+                if value is None:
+                    current.pop(capability, None)
+                else:
+                    current[capability] = value
             reconciler = self.reconcilers[device]
-            for capability in caps:
+            for capability in updates:
                 reconciler.forget_failure(capability)
             reconciler.evaluate()  # at once: the answer to this request already says pending
         self.bus.publish("audit", entry.as_dict())
@@ -192,8 +218,12 @@ class Room:
         if scene.source is not None:
             _merge(patch, self.config.sources[scene.source].desired)
         _merge(patch, scene.desired)
+        patch, skipped = self._without_broken(patch)
+        detail: dict[str, Any] = {"scene": scene_id}
+        if skipped:
+            detail["skipped"] = skipped
         entry = await self.apply(
-            patch, who=who, actor=actor, action="scene.activate", detail={"scene": scene_id}
+            patch, who=who, actor=actor, action="scene.activate", detail=detail
         )
         if scene.source is not None:
             await self._set_source(scene.source)
@@ -208,18 +238,27 @@ class Room:
             raise UnknownError(
                 f"no source {source_id!r} (sources: {', '.join(self.config.sources)})"
             )
-        entry = await self.apply(
-            source.desired,
-            who=who,
-            actor=actor,
-            action="source.select",
-            detail={"source": source_id},
-        )
+        patch, skipped = self._without_broken(source.desired)
+        detail: dict[str, Any] = {"source": source_id}
+        if skipped:
+            detail["skipped"] = skipped
+        entry = await self.apply(patch, who=who, actor=actor, action="source.select", detail=detail)
         await self._set_source(source_id)
         return entry
 
+    def _without_broken(
+        self, patch: Mapping[str, Mapping[str, Any]]
+    ) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+        """A scene still runs when one of its devices could not be started: the rest obey."""
+        kept = {d: dict(c) for d, c in patch.items() if d in self.runtimes}
+        skipped = {d: self.broken.get(d, "not started") for d in patch if d not in self.runtimes}
+        for device, why in skipped.items():
+            log.warning("room %s: %s skipped: %s", self.id, device, why)
+        return kept, skipped
+
     async def _set_source(self, source_id: str) -> None:
         await self.store.add_counters(self._usage_since_mark())
+        await self.store.set_meta("source", source_id)
         self.source = source_id
         self.bus.publish("room", {"source": source_id})
 

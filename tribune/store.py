@@ -133,6 +133,12 @@ class Store:
             intent = cur.lastrowid
             for device, caps in desired.items():
                 for capability, value in caps.items():
+                    if value is None:  # no longer wanted (blank and freeze after class end)
+                        db.execute(
+                            "DELETE FROM desired WHERE device = ? AND capability = ?",
+                            (device, capability),
+                        )
+                        continue
                     db.execute(
                         "INSERT INTO desired (device, capability, value, intent, updated) "
                         "VALUES (?,?,?,?,?) ON CONFLICT (device, capability) DO UPDATE SET "
@@ -194,6 +200,29 @@ class Store:
         ):
             result.setdefault(device, {})[capability] = json.loads(value)
         return result
+
+    # --- small named values (the room's current source) ---------------------------------
+
+    async def get_meta(self, key: str) -> str | None:
+        """A stored named value."""
+        return await self._call(self._get_meta, key)
+
+    def _get_meta(self, key: str) -> str | None:
+        row = self._conn().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return str(row[0]) if row else None
+
+    async def set_meta(self, key: str, value: str) -> None:
+        """Store a named value."""
+        await self._call(self._set_meta, key, value)
+
+    def _set_meta(self, key: str, value: str) -> None:
+        db = self._conn()
+        with _transaction(db):
+            db.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
 
     # --- reported state ---------------------------------------------------------------------
 

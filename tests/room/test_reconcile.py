@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import pytest
 
@@ -195,3 +196,74 @@ async def test_scheduled_scene_runs_through_the_room(room: Room, sim_room: SimRo
         assert entries[0].actor == "nightly-off"
     finally:
         task.cancel()
+
+
+async def test_blank_and_freeze_end_with_the_class(room: Room, sim_room: SimRoom) -> None:
+    """Momentary picture states are dropped when the device is switched off."""
+    await until(lambda: room.runtimes["projector"].health.status.value == "online")
+    await room.activate_scene("class-start", who="panel")
+    await until(lambda: room.converged, timeout=10)
+    await room.apply({"projector": {"video_mute": True}}, who="panel")
+    await until(lambda: room.converged, timeout=10)
+    await room.activate_scene("class-end", who="panel")
+    assert "video_mute" not in room.desired["projector"]
+    assert "video_mute" not in (await room.store.desired())["projector"]
+    await until(lambda: room.converged, timeout=10)
+    sim_room.sims["projector"].state.video_mute = False  # as projectors do in standby
+    await room.activate_scene("class-start", who="panel")
+    await until(lambda: room.converged, timeout=10)
+    await asyncio.sleep(0.3)
+    assert sim_room.sims["projector"].state.video_mute is False  # not blanked again
+
+
+async def test_refused_intents_are_audited(room: Room) -> None:
+    with pytest.raises(NotSupportedError):
+        await room.apply({"projector": {"input": "hdmi9"}}, who="api", actor="token:api")
+    entry = (await room.store.audit_tail())[0]
+    assert entry.result.startswith("refused:")
+    assert entry.actor == "token:api"
+
+
+async def test_an_input_without_power_waits_quietly(room: Room) -> None:
+    """A source chosen while the projector is off is not a pending fault: the room is converged."""
+    await until(lambda: room.runtimes["projector"].health.status.value == "online")
+    await until(lambda: "power" in room.runtimes["projector"].state)
+    await room.apply({"projector": {"input": "digital2"}}, who="panel")
+    await until(lambda: room.converged, timeout=5)
+
+
+async def test_a_broken_device_does_not_stop_a_scene(sim_room: SimRoom, tmp_path: Path) -> None:
+    from tribune.config import RoomConfig
+    from tribune.store import Store
+
+    text = sim_room.config.model_dump(mode="json")
+    text["devices"]["monitor"] = {"profile": "no-such-profile", "port": "/dev/null"}
+    text["scenes"]["class-end"]["desired"]["monitor"] = {"power": "off"}
+    config = RoomConfig.model_validate(text)
+    store = Store(tmp_path / "broken.db")
+    await store.open()
+    room = Room(config, store)
+    await room.start()
+    try:
+        assert "monitor" in room.broken
+        entry = await room.activate_scene("class-end", who="schedule", actor="nightly-off")
+        assert "monitor" in entry.detail["skipped"]
+        assert room.desired["projector"]["power"] == "off"
+    finally:
+        await room.stop()
+        await store.close()
+
+
+async def test_the_chosen_source_survives_a_restart(sim_room: SimRoom) -> None:
+    room = await sim_room.make()
+    await room.start()
+    await room.select_source("laptop", who="panel")
+    await room.stop()
+    await room.store.close()
+    again = await sim_room.make()
+    await again.start()
+    try:
+        assert again.source == "laptop"
+    finally:
+        await again.stop()
+        await again.store.close()

@@ -680,7 +680,15 @@ class DeviceRuntime:
         if previous is None or previous.value != value:
             log.info("%s: %s = %s (%s)", self.id, capability, value, source)
             self._emit(DeviceEvent(self.id, "state", capability=capability, reading=reading))
+            if capability == "power" and value == "on" and previous is not None:
+                self._forget_unpolled()
         return value
+
+    def _forget_unpolled(self) -> None:
+        """A device that just came on has forgotten what it was told and we never read back."""
+        for name in list(self.state):
+            if name != "power" and name not in self._poll_every:
+                del self.state[name]
 
     def _apply_transition(self, capability: str, value: Value) -> Value:
         """A projector that says "off" right after "on" is warming up, not off (and vice versa)."""
