@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,6 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from tribune.config import RoomConfig, load_config
+from tribune.errors import ConfigError
 from tribune.room import Room
 from tribune.scheduler import SceneTarget, ScheduleEntry, Scheduler, parse_when
 from tribune.store import Store
@@ -63,6 +65,23 @@ def _server_class() -> Any:
     return QuietServer
 
 
+def _bind(host: str, port: int) -> socket.socket:
+    """A listening socket for the API, or a clear error when the port is taken."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(
+            f"cannot listen on {host}:{port}: {exc.strerror} (is another tribune running?)"
+        ) from None
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
 def panel_dir() -> Path | None:
     """The touch panel's static files, when this build has them."""
     folder = Path(__file__).resolve().parent / "api" / "panel"
@@ -84,7 +103,13 @@ async def run_service(
 
     from tribune.api import Tokens, create_app
 
+    bind_host = host or config.api.host
+    bind_port = port if port is not None else config.api.port
+    # The port first: a second service must fail before it touches a single device.
+    sock = await asyncio.to_thread(_bind, bind_host, bind_port)
+    bind_port = sock.getsockname()[1]
     await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
+    tokens = await asyncio.to_thread(Tokens.load_or_create, data_dir)
     store = Store(data_dir / "tribune.db")
     await store.open()
     room = (
@@ -107,18 +132,16 @@ async def run_service(
     try:
         await room.start()
         tasks.append(asyncio.create_task(scheduler.run_forever(), name="scheduler"))
-        bind_host = host or config.api.host
-        bind_port = port if port is not None else config.api.port
         app = create_app(
             room,
-            tokens=Tokens.load_or_create(data_dir),
+            tokens=tokens,
             allowed_hosts=config.api.allowed_hosts,
             panel_dir=panel_dir(),
         )
         server = _server_class()(
             uvicorn.Config(app, host=bind_host, port=bind_port, log_level="warning", lifespan="off")
         )
-        serving = asyncio.create_task(server.serve(), name="http")
+        serving = asyncio.create_task(server.serve(sockets=[sock]), name="http")
         tasks.append(serving)
         while not server.started and not serving.done():  # noqa: ASYNC110 - uvicorn has no event
             await asyncio.sleep(0.01)
@@ -140,6 +163,7 @@ async def run_service(
         with contextlib.suppress(Exception):
             await serving
     finally:
+        sock.close()
         for task in tasks:
             task.cancel()
         for task in tasks:

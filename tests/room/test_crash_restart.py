@@ -146,3 +146,28 @@ async def test_kill_9_while_converging_then_restart(
         assert any(e["action"] == "scene.activate" for e in entries), entries
     finally:
         await service.stop()
+
+
+async def test_a_second_service_fails_before_touching_a_device(
+    devices: dict[str, RunningSimulator], tmp_path: Path
+) -> None:
+    config = tmp_path / "room.toml"
+    config.write_text(
+        ROOM.format(projector=devices["projector"].port, switcher=devices["switcher"].port),
+        encoding="utf-8",
+    )
+    port = free_port()
+    first = Service(config, tmp_path / "data", port)
+    await first.start()
+    try:
+        second = await asyncio.create_subprocess_exec(
+            *Service(config, tmp_path / "data2", port).args,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _, err = await asyncio.wait_for(second.communicate(), 20)
+        assert second.returncode == 2
+        assert b"is another tribune running?" in err
+        assert not (tmp_path / "data2" / "tribune.db").exists()
+    finally:
+        await first.stop()
