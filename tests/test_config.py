@@ -116,3 +116,20 @@ def test_config_check_command(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert result.stdout.startswith(f"{bad}:3: room.nme: unknown key")
+
+
+def test_config_check_catches_values_the_profiles_refuse(tmp_path: Path) -> None:
+    text = (EXAMPLES[-1]).read_text(encoding="utf-8")
+    assert 'power = "on", input = "hdmi1"' in text
+    typo = tmp_path / "room.toml"
+    typo.write_text(text.replace('power = "on", input = "hdmi1"', 'power = "of", input = "hdmi1"'))
+    result = subprocess.run(
+        [sys.executable, "-m", "tribune", "config", "check", str(typo)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "scenes.class-start.desired.projector.power" in result.stdout
+    assert "'of' is not one of" in result.stdout
+    assert result.stdout.startswith(f"{typo}:")

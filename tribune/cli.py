@@ -304,12 +304,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_config_check(args: argparse.Namespace) -> int:
     """Validate a room config."""
-    from tribune.config import load_config
+    from tribune.config import line_of, load_config
+    from tribune.room import check_config_values
 
     try:
         config = load_config(Path(args.config))
     except ConfigError as exc:
         sys.stdout.write(f"{exc}\n")
+        return EXIT_INVALID
+    problems = check_config_values(config, _loader(args))
+    if problems:
+        text = Path(args.config).read_text(encoding="utf-8")
+        for path, reason in problems:
+            line = line_of(text, path)
+            where = f"{args.config}:{line}" if line else args.config
+            sys.stdout.write(f"{where}: {'.'.join(path)}: {reason}\n")
         return EXIT_INVALID
     sys.stdout.write(
         f"{args.config}: ok (room {config.room.id}, {len(config.devices)} devices, "
@@ -423,6 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
     csub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
     check = csub.add_parser("check", help="validate room.toml (FILE:LINE: key: reason)")
     check.add_argument("config")
+    _add_profile_dirs(check)
     check.set_defaults(handler=cmd_config_check)
 
     from tribune.sim.cli import add_sim_parser

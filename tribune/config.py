@@ -324,6 +324,11 @@ def _check_schedules(config: RoomConfig, lines: _TomlLines, source: str) -> None
             ) from None
 
 
+def line_of(text: str, path: Path_) -> int | None:
+    """The line of a key path (`("scenes", "class-start", "desired")`) in a config text."""
+    return _TomlLines(text).line_of(path)
+
+
 def load_config(path: Path) -> RoomConfig:
     """Read and validate a `room.toml`."""
     try:

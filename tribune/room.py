@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tribune.config import RoomConfig
-from tribune.drivers.capabilities import Value
+from tribune.drivers.capabilities import CompiledProfile, Value
 from tribune.drivers.runtime import DeviceEvent, DeviceRuntime, HealthStatus
 from tribune.errors import ConfigError, NotSupportedError, TribuneError
 from tribune.events import EventBus
@@ -98,6 +98,8 @@ class Room:
             for device, caps in stored.items()
             if device in self.runtimes and caps
         }
+        for path, reason in check_config_values(self.config, self._loader):
+            log.warning("room %s: %s: %s", self.id, ".".join(path), reason)
         for device_id, runtime in self.runtimes.items():
             runtime.subscribe(self._on_device_event)
             reconciler = DeviceReconciler(
@@ -416,6 +418,39 @@ class Room:
         if self.source is not None:
             amounts[f"source.{self.source}.seconds"] = elapsed
         return amounts
+
+
+def check_config_values(
+    config: RoomConfig, loader: ProfileLoader
+) -> list[tuple[tuple[str, ...], str]]:
+    """Scene and source values the devices' profiles would refuse: (key path, reason) each.
+
+    The config schema cannot know that `power = "of"` is a typo; the profile can.
+    """
+    compiled = {}
+    problems: list[tuple[tuple[str, ...], str]] = []
+    for device_id, device in config.devices.items():
+        try:
+            compiled[device_id] = CompiledProfile(loader.load(device.profile).profile)
+        except (ConfigError, TribuneError) as exc:
+            problems.append((("devices", device_id, "profile"), str(exc)))
+    tables = (("scenes", config.scenes), ("sources", config.sources))
+    for kind, table in tables:
+        for name, entry in table.items():
+            for device_id, caps in entry.desired.items():
+                profile = compiled.get(device_id)
+                if profile is None:
+                    continue
+                for capability, value in caps.items():
+                    where = (kind, name, "desired", device_id, capability)
+                    try:
+                        cap = profile.capability(capability)
+                        if not cap.settable:
+                            raise NotSupportedError(f"{capability} is read-only")
+                        profile.normalize(cap, value)
+                    except NotSupportedError as exc:
+                        problems.append((where, str(exc)))
+    return problems
 
 
 def _merge(target: dict[str, dict[str, Any]], patch: Mapping[str, Mapping[str, Any]]) -> None:
