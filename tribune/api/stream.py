@@ -30,7 +30,8 @@ async def stream_room(
     subscription = room.bus.subscribe()
     try:
         backlog = None
-        if since is not None and since <= room.bus.seq and their_epoch in (None, epoch):
+        # Resuming needs the epoch too: numbers from another run of the service mean nothing.
+        if since is not None and since <= room.bus.seq and their_epoch == epoch:
             backlog = room.bus.since(since)
         writer = asyncio.create_task(
             _write(websocket, room, subscription, backlog, since or 0, epoch)
