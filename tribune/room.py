@@ -64,6 +64,8 @@ class Room:
         self._tasks: list[asyncio.Task[None]] = []
         self._usage_mark = time.monotonic()
         self._converged = False
+        self._open_intents: list[int] = []  # acknowledged, not yet converged
+        self._background: set[asyncio.Future[None]] = set()
         if not runtimes:
             self._build_runtimes()
 
@@ -163,6 +165,7 @@ class Room:
         entry = await self.store.record_intent(
             who, actor, action, detail or {"desired": _jsonable(normalized)}, changes
         )
+        self._open_intents.append(entry.id)
         for device, updates in changes.items():
             current = self.desired.setdefault(device, {})
             for capability, value in updates.items():
@@ -373,6 +376,12 @@ class Room:
         if converged != self._converged:
             self._converged = converged
             self.bus.publish("room", {"converged": converged})
+        if converged and self._open_intents:
+            # What came of them: the room reached what they asked (or a later intent's state).
+            done, self._open_intents = self._open_intents, []
+            task = asyncio.ensure_future(self._close_intents(done))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
         self.bus.publish(
             "status",
             {
@@ -380,6 +389,13 @@ class Room:
                 for device_id, r in self.reconcilers.items()
             },
         )
+
+    async def _close_intents(self, ids: list[int]) -> None:
+        for entry_id in ids:
+            try:
+                await self.store.set_result(entry_id, "converged")
+            except Exception:
+                log.exception("could not record an intent's result")
 
     async def _audit_failure(self, device: str, capability: str, value: Value, error: str) -> None:
         entry = await self.store.audit(

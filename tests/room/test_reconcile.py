@@ -53,6 +53,8 @@ async def test_class_start_converges_and_class_end_turns_everything_off(
     assert room.source == "lectern-pc"
     snap = room.snapshot()
     assert snap["converged"] is True
+    await asyncio.sleep(0.1)
+    assert (await room.store.audit_tail())[0].result == "converged"
     assert snap["devices"]["projector"]["status"] == {"power": "converged", "input": "converged"}
     await room.activate_scene("class-end", who="schedule", actor="nightly-off")
     await until(lambda: room.converged, timeout=10)
