@@ -42,8 +42,8 @@ def test_start_class_turns_every_device_on(page: Page, demo: Demo) -> None:
     screenshot(page, "warming-up")
     for device in devices:
         wait_state(page, device, "on")
-    assert page.get_by_test_id("room-status").get_attribute("data-state") == "ready"
-    assert page.get_by_test_id("source-lectern-pc").get_attribute("data-state") == "active"
+    page.wait_for_selector("[data-testid=room-status][data-state=ready]", state="attached")
+    page.wait_for_selector("[data-testid=source-lectern-pc][data-state=active]")
 
 
 def test_source_tile_routes_the_switcher(page: Page, demo: Demo) -> None:
@@ -57,7 +57,7 @@ def test_source_tile_routes_the_switcher(page: Page, demo: Demo) -> None:
         route = demo.api("GET", "/devices/switcher")["reported"]["route"]["value"]
         if set(route.values()) == {"3"}:
             break
-        time.sleep(0.1)
+        page.wait_for_timeout(100)  # also lets Playwright pass the page's requests on
     assert set(route.values()) == {"3"}, route
     page.wait_for_selector("[data-testid=source-document-camera][data-state=active]")
     assert page.get_by_test_id("source-lectern-pc").get_attribute("data-state") == "idle"
@@ -117,8 +117,12 @@ def test_volume_and_mute_reach_the_switcher(page: Page, demo: Demo) -> None:
     )
     deadline = time.monotonic() + 15
     while demo.api("GET", "/devices/switcher")["reported"]["volume"]["value"] != 30:
-        assert time.monotonic() < deadline, "volume did not reach the switcher"
-        time.sleep(0.1)
+        switcher = demo.api("GET", "/devices/switcher")
+        assert time.monotonic() < deadline, (
+            switcher["desired"],
+            switcher["reported"]["volume"],
+        )
+        page.wait_for_timeout(100)  # also lets Playwright pass the page's requests on
     page.wait_for_selector("[data-testid=volume-value]:has-text('30%')")
     mute = page.get_by_test_id("mute")
     before = mute.get_attribute("aria-pressed")

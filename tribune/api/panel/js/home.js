@@ -141,7 +141,10 @@ export class HomeScreen {
   }
 
   renderScenes(room, connected, now) {
-    if (this.pendingScene && (now > this.pendingScene.until || (this.pendingScene.sent && room.converged))) {
+    // Pending until the room has worked on it and converged (or plainly had nothing to do).
+    const scene = this.pendingScene;
+    if (scene && scene.sent && !room.converged) scene.working = true;
+    if (scene && (now > scene.until || (scene.sent && room.converged && (scene.working || now - scene.sent > 2000)))) {
       this.pendingScene = null;
     }
     for (const button of document.querySelectorAll("#scenes .scene")) {
@@ -178,7 +181,9 @@ export class HomeScreen {
       const value = reported(panel.volume, "volume");
       slider.disabled = !connected || !online(panel.volume);
       const held = now < this.volumeHeld;
-      if (!held) {
+      if (!connected) {
+        this.paintVolume(null, false); // no live link: no number that may be stale
+      } else if (!held) {
         if (typeof value === "number") {
           slider.value = String(value);
           this.paintVolume(value, this.volumeWanted !== null && this.volumeWanted !== value && now < this.volumeHeld + 3000);
@@ -232,11 +237,11 @@ export class HomeScreen {
   // --- intents -------------------------------------------------------------------------------
 
   async activateScene(id) {
-    this.pendingScene = { id, until: Date.now() + this.longestWarmup() + 15000, sent: false };
+    this.pendingScene = { id, until: Date.now() + this.longestWarmup() + 15000, sent: 0, working: false };
     this.render();
     try {
       await api.post(`/scenes/${encodeURIComponent(id)}/activate`);
-      if (this.pendingScene?.id === id) this.pendingScene.sent = true;
+      if (this.pendingScene?.id === id) this.pendingScene.sent = Date.now();
     } catch (error) {
       this.pendingScene = null;
       this.onError(error);
