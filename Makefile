@@ -17,8 +17,11 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m tribune demo
 
+# The panel tests drive Chromium through Playwright's sync API, which keeps an event loop
+# running for its whole session: they get a pytest process of their own.
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --ignore=tests/panel
+	$(PY) -m pytest -q tests/panel
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check tribune tests bench
