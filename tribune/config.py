@@ -155,6 +155,84 @@ class PanelSection(Strict):
     technician_pin: Annotated[str, Field(pattern=PIN_HASH)] | None = None
 
 
+class SyncSection(Strict):
+    """The link to the hub: the MQTT broker this room dials out to, and its credentials.
+
+    Files (`password_file`, `ca_file`, `cert_file`, `key_file`) are relative to the config.
+    """
+
+    broker: Annotated[str, Field(description="mqtts://host:8883 or mqtt://host:1883")]
+    username: str | None = None
+    password_file: str | None = None
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    client_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")] | None = None
+    keepalive: Annotated[int, Field(ge=5, le=3600)] = 30
+    reconnect_max: Annotated[float, Field(ge=1, le=3600)] = 60.0
+    # The outbox of events waiting for the broker: the oldest go first when a bound is passed.
+    outbox_max_events: Annotated[int, Field(ge=10, le=10_000_000)] = 50_000
+    outbox_max_age_hours: Annotated[float, Field(gt=0, le=24 * 365)] = 24 * 7
+    # The retained room state is re-published at most this often (changes in between coalesce).
+    state_min_interval: Annotated[float, Field(ge=0.05, le=600)] = 1.0
+    lamp_hours_alert: Annotated[int, Field(ge=1)] = 3000
+
+    @field_validator("broker")
+    @classmethod
+    def _broker(cls, value: str) -> str:
+        from urllib.parse import urlsplit
+
+        url = urlsplit(value)
+        if url.scheme not in ("mqtt", "mqtts"):
+            raise ValueError(f"broker {value!r}: use mqtts://host:8883 or mqtt://host:1883")
+        try:
+            url.port  # noqa: B018 - raises on a bad port
+        except ValueError:
+            raise ValueError(f"broker {value!r}: bad port") from None
+        if not url.hostname or url.path not in ("", "/") or url.username or url.query:
+            raise ValueError(f"broker {value!r}: want scheme://host[:port] and nothing else")
+        return value
+
+    @model_validator(mode="after")
+    def _credentials(self) -> SyncSection:
+        if self.password_file is not None and self.username is None:
+            raise ValueError("sync.password_file needs sync.username")
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("sync: give cert_file and key_file together")
+        if not self.tls and (self.ca_file or self.cert_file):
+            raise ValueError("sync: ca_file/cert_file need an mqtts:// broker")
+        return self
+
+    @property
+    def tls(self) -> bool:
+        """Whether the link is TLS (`mqtts://`)."""
+        return self.broker.startswith("mqtts://")
+
+    @property
+    def host(self) -> str:
+        """The broker's host name."""
+        from urllib.parse import urlsplit
+
+        return urlsplit(self.broker).hostname or ""
+
+    @property
+    def port(self) -> int:
+        """The broker's port (8883 for mqtts, 1883 for mqtt by default)."""
+        from urllib.parse import urlsplit
+
+        return urlsplit(self.broker).port or (8883 if self.tls else 1883)
+
+    def read_password(self, base: Path) -> str | None:
+        """The broker password from `password_file` (relative to the config)."""
+        if self.password_file is None:
+            return None
+        path = (base / self.password_file).expanduser()
+        try:
+            return path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"sync.password_file {path}: {exc.strerror}") from None
+
+
 class RoomConfig(Strict):
     """The whole `room.toml`."""
 
@@ -165,9 +243,15 @@ class RoomConfig(Strict):
     schedule: list[ScheduleConfig] = Field(default_factory=list)
     api: ApiSection = Field(default_factory=ApiSection)
     panel: PanelSection = Field(default_factory=PanelSection)
-    # Reserved for physical keys and hub sync (later releases); kept as given.
+    # Reserved for physical keys (a later release); kept as given.
     buttons: dict[str, Any] = Field(default_factory=dict)
-    sync: dict[str, Any] = Field(default_factory=dict)
+    # The hub link; absent (or an empty table) means the room runs on its own.
+    sync: SyncSection | None = None
+
+    @field_validator("sync", mode="before")
+    @classmethod
+    def _empty_sync(cls, value: Any) -> Any:
+        return None if value == {} else value
 
     @field_validator("devices", "sources", "scenes")
     @classmethod

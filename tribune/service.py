@@ -129,9 +129,15 @@ async def run_service(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     tasks: list[asyncio.Task[Any]] = []
+    link: Any = None
     try:
         await room.start()
         tasks.append(asyncio.create_task(scheduler.run_forever(), name="scheduler"))
+        if config.sync is not None:
+            from tribune.sync import SyncClient
+
+            link = SyncClient(room, config.sync, base_dir=config_dir, schedule=scheduler.update)
+            await link.start()  # returns at once: the link comes up (or not) on its own
         app = create_app(
             room,
             tokens=tokens,
@@ -164,6 +170,8 @@ async def run_service(
             await serving
     finally:
         sock.close()
+        if link is not None:
+            await link.stop()
         for task in tasks:
             task.cancel()
         for task in tasks:

@@ -34,7 +34,14 @@ CREATE TABLE IF NOT EXISTS audit (
     actor TEXT, action TEXT NOT NULL, detail TEXT NOT NULL, result TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS schedule_runs (entry TEXT PRIMARY KEY, at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL, seq INTEGER,
+    payload TEXT NOT NULL, created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS commands (
+    id TEXT PRIMARY KEY, received REAL NOT NULL, action TEXT NOT NULL,
+    status TEXT, result TEXT);
 """
+COMMANDS_KEPT_SECONDS = 30 * 24 * 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,6 +314,136 @@ class Store:
                 "ON CONFLICT (entry) DO UPDATE SET at = excluded.at",
                 (entry_id, when.isoformat()),
             )
+
+    async def bump_meta(self, key: str) -> int:
+        """Add one to a stored number (0 when absent) and return it; durable when this returns."""
+        return await self._call(self._bump_meta, key)
+
+    def _bump_meta(self, key: str) -> int:
+        db = self._conn()
+        with _transaction(db):
+            return _bump(db, key)
+
+    # --- sync outbox: messages for the hub, kept until the broker acknowledged them ---------
+
+    async def outbox_add(
+        self,
+        topic: str,
+        payload: dict[str, Any],
+        *,
+        numbered: bool,
+        max_rows: int,
+        max_age: float,
+    ) -> tuple[int | None, int]:
+        """Queue a message (numbered: with the next event `seq`); returns (seq, rows dropped).
+
+        The bounds are kept in the same transaction: rows older than `max_age` seconds and the
+        oldest beyond `max_rows` are dropped, and counted in the `sync.outbox.dropped` counter.
+        """
+        return await self._call(self._outbox_add, topic, payload, numbered, max_rows, max_age)
+
+    def _outbox_add(
+        self,
+        topic: str,
+        payload: dict[str, Any],
+        numbered: bool,
+        max_rows: int,
+        max_age: float,
+    ) -> tuple[int | None, int]:
+        db = self._conn()
+        now = time.time()
+        with _transaction(db):
+            seq = _bump(db, "sync.event_seq") if numbered else None
+            body = {**payload, "seq": seq} if numbered else payload
+            db.execute(
+                "INSERT INTO outbox (topic, seq, payload, created) VALUES (?,?,?,?)",
+                (topic, seq, json.dumps(body, ensure_ascii=False), now),
+            )
+            dropped = db.execute("DELETE FROM outbox WHERE created < ?", (now - max_age,)).rowcount
+            dropped += db.execute(
+                "DELETE FROM outbox WHERE id NOT IN "
+                "(SELECT id FROM outbox ORDER BY id DESC LIMIT ?)",
+                (max_rows,),
+            ).rowcount
+            if dropped:
+                db.execute(
+                    "INSERT INTO counters (name, value) VALUES ('sync.outbox.dropped', ?) "
+                    "ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
+                    (dropped,),
+                )
+        return seq, dropped
+
+    async def outbox_peek(self, limit: int) -> list[tuple[int, str, str]]:
+        """The oldest queued messages: (row id, topic, JSON payload)."""
+        return await self._call(self._outbox_peek, limit)
+
+    def _outbox_peek(self, limit: int) -> list[tuple[int, str, str]]:
+        rows = self._conn().execute(
+            "SELECT id, topic, payload FROM outbox ORDER BY id LIMIT ?", (limit,)
+        )
+        return [(int(r[0]), str(r[1]), str(r[2])) for r in rows]
+
+    async def outbox_remove(self, ids: list[int]) -> None:
+        """Forget messages the broker acknowledged."""
+        if ids:
+            await self._call(self._outbox_remove, ids)
+
+    def _outbox_remove(self, ids: list[int]) -> None:
+        db = self._conn()
+        with _transaction(db):
+            db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids])
+
+    async def outbox_count(self) -> int:
+        """How many messages wait for the broker."""
+        return await self._call(self._outbox_count)
+
+    def _outbox_count(self) -> int:
+        return int(self._conn().execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+
+    # --- hub commands: recorded before they run, so a redelivered one runs once ------------
+
+    async def command_begin(self, command_id: str, action: str) -> tuple[str | None, str | None]:
+        """Record a command id; (None, None) when new, else its stored (status, result JSON)."""
+        return await self._call(self._command_begin, command_id, action)
+
+    def _command_begin(self, command_id: str, action: str) -> tuple[str | None, str | None]:
+        db = self._conn()
+        now = time.time()
+        with _transaction(db):
+            row = db.execute(
+                "SELECT status, result FROM commands WHERE id = ?", (command_id,)
+            ).fetchone()
+            if row is not None:
+                return (row[0] or "running", row[1])
+            db.execute("DELETE FROM commands WHERE received < ?", (now - COMMANDS_KEPT_SECONDS,))
+            db.execute(
+                "INSERT INTO commands (id, received, action) VALUES (?,?,?)",
+                (command_id, now, action),
+            )
+        return (None, None)
+
+    async def command_finish(self, command_id: str, status: str, result: dict[str, Any]) -> None:
+        """Store what came of a command (sent again when the command is delivered again)."""
+        await self._call(self._command_finish, command_id, status, result)
+
+    def _command_finish(self, command_id: str, status: str, result: dict[str, Any]) -> None:
+        db = self._conn()
+        with _transaction(db):
+            db.execute(
+                "UPDATE commands SET status = ?, result = ? WHERE id = ?",
+                (status, json.dumps(result, ensure_ascii=False), command_id),
+            )
+
+
+def _bump(db: sqlite3.Connection, key: str) -> int:
+    row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    value = int(row[0]) + 1 if row else 1
+    db.execute(
+        "INSERT INTO meta (key, value) VALUES (?, ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (key, str(value)),
+    )
+    return value
 
 
 class _transaction:

@@ -1,0 +1,227 @@
+"""Hub commands: parsed strictly, recorded before they run (once), refused after their deadline.
+
+A command is `{"id", "action", "args", "issued_by", "deadline"}`; its result is
+`{"id", "status": "done"|"failed"|"expired", "detail", "at"}` on `cmd/result`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+
+from tribune.config import ScheduleConfig
+from tribune.errors import TribuneError
+from tribune.room import Room
+from tribune.scheduler import SceneTarget, ScheduleEntry, parse_when
+from tribune.sync.topics import iso, utc_now
+
+log = logging.getLogger(__name__)
+
+ACTIONS = ("scene.activate", "desired.patch", "device.action", "schedule.set")
+MAX_PAYLOAD = 64 * 1024
+# No MQTT wildcards (`+`, `#`) and no `/`: an id may become part of a topic on the hub side.
+COMMAND_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+ISSUER = re.compile(r"^[^\x00-\x1f]{1,128}$")
+
+ScheduleHandler = Callable[[list[ScheduleEntry]], Awaitable[None]]
+
+
+class MalformedCommandError(ValueError):
+    """The payload is not a command this room can run; `command_id` when one was readable."""
+
+    def __init__(self, message: str, command_id: str | None = None) -> None:
+        super().__init__(message)
+        self.command_id = command_id
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One command from the hub."""
+
+    id: str
+    action: str
+    args: dict[str, Any]
+    issued_by: str
+    deadline: datetime
+
+
+def parse_command(payload: bytes, room_id: str) -> Command:
+    """The command in a `cmd` payload; `MalformedCommandError` says what is wrong."""
+    if len(payload) > MAX_PAYLOAD:
+        raise MalformedCommandError(f"payload of {len(payload)} bytes (limit {MAX_PAYLOAD})")
+    try:
+        data = json.loads(payload)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise MalformedCommandError(f"not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise MalformedCommandError("want a JSON object")
+    raw_id = data.get("id")
+    if not isinstance(raw_id, str) or not COMMAND_ID.match(raw_id):
+        shown = raw_id[:128] if isinstance(raw_id, str) else None
+        raise MalformedCommandError(
+            "id: want 1-128 of A-Z a-z 0-9 . _ : - (no MQTT wildcards, no '/')", shown
+        )
+    unknown = set(data) - {"id", "action", "args", "issued_by", "deadline", "room"}
+    if unknown:
+        raise MalformedCommandError(f"unknown keys: {', '.join(sorted(unknown))}", raw_id)
+    if "room" in data and data["room"] != room_id:
+        raise MalformedCommandError(f"room: this is {room_id}, not {data['room']!r}", raw_id)
+    action = data.get("action")
+    if action not in ACTIONS:
+        raise MalformedCommandError(f"action: want one of {', '.join(ACTIONS)}", raw_id)
+    args = data.get("args", {})
+    if not isinstance(args, dict):
+        raise MalformedCommandError("args: want an object", raw_id)
+    issued_by = data.get("issued_by")
+    if not isinstance(issued_by, str) or not ISSUER.match(issued_by):
+        raise MalformedCommandError("issued_by: want a non-empty string", raw_id)
+    deadline_text = data.get("deadline")
+    if not isinstance(deadline_text, str):
+        raise MalformedCommandError(
+            "deadline: want ISO 8601 UTC, e.g. 2025-01-01T22:05:00Z", raw_id
+        )
+    try:
+        deadline = datetime.fromisoformat(deadline_text)
+    except ValueError:
+        raise MalformedCommandError(
+            f"deadline: not ISO 8601: {deadline_text[:40]!r}", raw_id
+        ) from None
+    if deadline.utcoffset() is None:
+        raise MalformedCommandError("deadline: give the zone (Z for UTC)", raw_id)
+    return Command(raw_id, str(action), args, issued_by, deadline.astimezone(UTC))
+
+
+def result(command_id: str | None, status: str, detail: Any) -> dict[str, Any]:
+    """A `cmd/result` payload."""
+    return {"id": command_id, "status": status, "detail": detail, "at": utc_now()}
+
+
+class CommandRunner:
+    """Runs hub commands on the room: once per id, never after the deadline."""
+
+    def __init__(
+        self,
+        room: Room,
+        *,
+        schedule: ScheduleHandler | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.room = room
+        self.schedule = schedule
+        self.clock = clock
+
+    async def handle(self, payload: bytes) -> dict[str, Any]:
+        """The result of one `cmd` payload (run, refused, or the stored result of a repeat)."""
+        try:
+            command = parse_command(payload, self.room.id)
+        except MalformedCommandError as exc:
+            log.warning("hub command refused: %s", exc)
+            return result(exc.command_id, "failed", f"malformed: {exc}")
+        status, stored = await self.room.store.command_begin(command.id, command.action)
+        if status is not None:
+            log.info("hub command %s delivered again: not run again", command.id)
+            if stored is not None:
+                previous: dict[str, Any] = json.loads(stored)
+                return previous
+            answer = result(command.id, "failed", "interrupted by a restart; not run again")
+            await self.room.store.command_finish(command.id, "failed", answer)
+            return answer
+        answer = await self._run(command)
+        await self.room.store.command_finish(command.id, answer["status"], answer)
+        return answer
+
+    async def _run(self, command: Command) -> dict[str, Any]:
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        if now >= command.deadline:
+            late = now - command.deadline
+            entry = await self.room.store.audit(
+                "hub",
+                command.issued_by,
+                command.action,
+                {"command": command.id, "args": command.args, "deadline": iso(command.deadline)},
+                "expired",
+            )
+            self.room.bus.publish("audit", entry.as_dict())
+            log.warning("hub command %s expired %s ago: not run", command.id, _span(late))
+            return result(command.id, "expired", f"deadline {iso(command.deadline)} passed")
+        try:
+            detail = await self._dispatch(command)
+        except (TribuneError, ValueError, TypeError, KeyError) as exc:
+            return result(command.id, "failed", str(exc) or type(exc).__name__)
+        return result(command.id, "done", detail)
+
+    async def _dispatch(self, command: Command) -> dict[str, Any]:
+        args, who, actor = command.args, "hub", command.issued_by
+        if command.action == "scene.activate":
+            entry = await self.room.activate_scene(_text(args, "scene"), who=who, actor=actor)
+        elif command.action == "desired.patch":
+            desired = args.get("desired")
+            if not isinstance(desired, Mapping) or not all(
+                isinstance(v, Mapping) for v in desired.values()
+            ):
+                raise ValueError("args.desired: want {device: {capability: value}}")
+            entry = await self.room.apply(desired, who=who, actor=actor)
+        elif command.action == "device.action":
+            params = args.get("params", {})
+            if not isinstance(params, dict) or not all(isinstance(v, str) for v in params.values()):
+                raise ValueError("args.params: want {name: text}")
+            entry = await self.room.device_action(
+                _text(args, "device"), _text(args, "action"), params, who=who, actor=actor
+            )
+        else:
+            return await self._set_schedule(command)
+        return {"audit_id": entry.id, "result": "done" if entry.result == "running" else "accepted"}
+
+    async def _set_schedule(self, command: Command) -> dict[str, Any]:
+        if self.schedule is None:
+            raise ValueError("this room runs no scheduler")
+        raw = command.args.get("entries")
+        if not isinstance(raw, list):
+            raise ValueError("args.entries: want a list of schedule entries")
+        entries: list[ScheduleEntry] = []
+        for i, item in enumerate(raw):
+            try:
+                config = ScheduleConfig.model_validate(item)
+                recurrence = parse_when(config.when)
+            except (ValidationError, ValueError) as exc:
+                raise ValueError(f"args.entries.{i}: {exc}") from None
+            if config.scene not in self.room.config.scenes:
+                raise ValueError(f"args.entries.{i}.scene: no scene {config.scene!r}")
+            entries.append(
+                ScheduleEntry(
+                    id=config.id,
+                    recurrence=recurrence,
+                    when=config.when,
+                    target=SceneTarget(config.scene),
+                    grace=timedelta(minutes=config.grace_minutes),
+                    enabled=config.enabled,
+                )
+            )
+        if len({e.id for e in entries}) != len(entries):
+            raise ValueError("args.entries: an id is used twice")
+        await self.schedule(entries)
+        entry = await self.room.store.audit(
+            "hub", command.issued_by, "schedule.set", {"entries": raw}, "done"
+        )
+        self.room.bus.publish("audit", entry.as_dict())
+        return {"audit_id": entry.id, "entries": len(entries)}
+
+
+def _text(args: Mapping[str, Any], key: str) -> str:
+    value = args.get(key)
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"args.{key}: want text")
+    return value
+
+
+def _span(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds}s"
