@@ -230,3 +230,36 @@ async def test_a_tap_does_not_wait_for_a_whole_route_poll() -> None:
             assert worst < 0.3, f"a tap waited {worst:.3f} s"
         finally:
             await rt.stop()
+
+
+async def test_queries_refused_in_standby_are_not_faults(caplog: pytest.LogCaptureFixture) -> None:
+    """A SMART board answers only `powerstate` while off: no error, no flood of retries."""
+    from tribune.profiles.loader import ProfileLoader
+
+    base = ProfileLoader().load("smart-board").profile
+    profile = base.model_copy(
+        update={
+            "timing": base.timing.model_copy(update={"gap": 0.0}),
+            "poll": [e.model_copy(update={"every": 0.1}) for e in base.poll],
+        }
+    )
+    async with start_simulator("smart-board", tcp=("127.0.0.1", 0), speed=50) as sim:
+        rt = DeviceRuntime("board", profile, f"tcp://127.0.0.1:{sim.port}")
+        await rt.start()
+        try:
+            await asyncio.sleep(1.0)
+            assert rt.state["power"].value == "off"
+            assert rt.health.status is HealthStatus.ONLINE
+            assert rt.health.last_error is None
+            asked = rt.stats.count
+            await asyncio.sleep(1.0)
+            # Only power is asked while off (every 0.1 s here); the rest waits a minute.
+            assert rt.stats.count - asked <= 12
+            await rt.set("power", "on")
+            for _ in range(100):
+                if "volume" in rt.state:
+                    break
+                await asyncio.sleep(0.05)
+            assert "volume" in rt.state  # read as soon as the board is on
+        finally:
+            await rt.stop()

@@ -89,6 +89,7 @@ class Health:
 
 TRANSITIONS = ("warming", "cooling")
 TRANSITION_POLL_SECONDS = 1.0
+RESTING_POLL_SECONDS = 60.0  # a query a device refuses in standby is asked again this late
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -487,7 +488,14 @@ class DeviceRuntime:
         except DeviceBusyError:
             log.debug("%s: %s busy, poll skipped", self.id, capability)
         except (DeviceError, ProtocolError) as exc:
-            log.info("%s: poll of %s failed: %s", self.id, capability, exc)
+            if self._resting() and isinstance(exc, DeviceError):
+                log.debug("%s: %s not answered while %s", self.id, capability, self._power())
+                if every is not None:  # ask again later, not every few seconds
+                    self._next_poll[capability] = time.monotonic() + max(
+                        every, RESTING_POLL_SECONDS
+                    )
+            else:
+                log.info("%s: poll of %s failed: %s", self.id, capability, exc)
         except (DeviceTimeoutError, LinkError):
             pass  # health is already updated by _exchange
 
@@ -611,7 +619,9 @@ class DeviceRuntime:
                 raise error
             self._mark_online(started)
             if error is not None:
-                self._note_error(str(error))
+                if user or not self._resting():
+                    # A display in standby refuses most queries: that is no fault of the poll.
+                    self._note_error(str(error))
                 raise error
             assert command.reply is not None
             groups = command.reply.match(frame.data)
@@ -682,7 +692,17 @@ class DeviceRuntime:
             self._emit(DeviceEvent(self.id, "state", capability=capability, reading=reading))
             if capability == "power" and value == "on" and previous is not None:
                 self._forget_unpolled()
+                now = time.monotonic()  # and read everything else now that it answers
+                self._next_poll = {name: now for name in self._next_poll}
         return value
+
+    def _power(self) -> Value | None:
+        reading = self.state.get("power")
+        return reading.value if reading is not None else None
+
+    def _resting(self) -> bool:
+        """Whether the device is off, in standby or between the two (most queries refused)."""
+        return self._power() in ("off", "standby", "warming", "cooling")
 
     def _forget_unpolled(self) -> None:
         """A device that just came on has forgotten what it was told and we never read back."""
