@@ -693,7 +693,7 @@ class DeviceRuntime:
             if capability == "power" and value == "on" and previous is not None:
                 self._forget_unpolled()
                 now = time.monotonic()  # and read everything else now that it answers
-                self._next_poll = {name: now for name in self._next_poll}
+                self._next_poll = dict.fromkeys(self._next_poll, now)
         return value
 
     def _power(self) -> Value | None:
