@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 import json
 import os
 import shutil
@@ -56,6 +57,8 @@ class Broker:
         conf = self.folder / "mosquitto.conf"
         conf.write_text(
             f"listener {self.port} 127.0.0.1\n"
+            # As root it would switch to `mosquitto`, who cannot read the test's files.
+            f"user {getpass.getuser()}\n"
             "persistence true\n"
             f"persistence_location {self.folder}/\n"
             "log_dest stderr\n"
