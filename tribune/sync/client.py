@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 SESSION_EXPIRY = 7 * 24 * 3600  # the broker keeps our `cmd` subscription (and queue) this long
 RECONNECT_MIN = 0.5
-BATCH = 100
+BATCH = 10  # in flight at once (aiomqtt warns past 10 pending publishes)
 CONNECT_TIMEOUT = 10.0
 OFFLINE = json.dumps({"status": "offline"}).encode()
 
@@ -108,6 +108,7 @@ class SyncClient:
 
     async def _supervise(self) -> None:
         delay = RECONNECT_MIN
+        failures = 0
         while not self._stopping.is_set():
             self.state = LinkState.CONNECTING
             try:
@@ -115,10 +116,13 @@ class SyncClient:
                 async with client:
                     self.state = LinkState.CONNECTED
                     self.connects += 1
-                    delay = RECONNECT_MIN
+                    delay, failures = RECONNECT_MIN, 0
                     await self._session(client)
             except aiomqtt.MqttError as exc:
-                log.warning("sync: %s: %s", self.settings.broker, exc)
+                # Loud once per outage, quiet while it lasts (links go down for a night).
+                failures += 1
+                level = logging.WARNING if failures == 1 else logging.INFO
+                log.log(level, "sync: %s: %s", self.settings.broker, exc)
             except Exception:
                 # The room never suffers for the link: log it and try again.
                 log.exception("sync: link failure")
