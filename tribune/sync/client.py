@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import random
 import ssl
 from enum import StrEnum
 from pathlib import Path
@@ -25,6 +24,8 @@ from paho.mqtt.properties import Properties
 
 from tribune import __version__
 from tribune.config import SyncSection
+from tribune.drivers.reconnect import Backoff
+from tribune.errors import TribuneError
 from tribune.room import Room
 from tribune.sync.commands import CommandRunner, ScheduleHandler
 from tribune.sync.feed import RoomFeed
@@ -107,7 +108,8 @@ class SyncClient:
     # --- the link ---------------------------------------------------------------------------
 
     async def _supervise(self) -> None:
-        delay = RECONNECT_MIN
+        # Wide jitter: after a broker restart a thousand rooms must not all come back at once.
+        backoff = Backoff(RECONNECT_MIN, self.settings.reconnect_max, jitter=0.5)
         failures = 0
         while not self._stopping.is_set():
             self.state = LinkState.CONNECTING
@@ -116,13 +118,17 @@ class SyncClient:
                 async with client:
                     self.state = LinkState.CONNECTED
                     self.connects += 1
-                    delay, failures = RECONNECT_MIN, 0
+                    failures = 0
+                    backoff.reset()
                     await self._session(client)
             except aiomqtt.MqttError as exc:
                 # Loud once per outage, quiet while it lasts (links go down for a night).
                 failures += 1
                 level = logging.WARNING if failures == 1 else logging.INFO
                 log.log(level, "sync: %s: %s", self.settings.broker, exc)
+            except (TribuneError, OSError) as exc:  # an unreadable password file, key, CA...
+                failures += 1
+                log.log(logging.ERROR if failures == 1 else logging.INFO, "sync: %s", exc)
             except Exception:
                 # The room never suffers for the link: log it and try again.
                 log.exception("sync: link failure")
@@ -131,11 +137,10 @@ class SyncClient:
                 self.state = LinkState.DISCONNECTED
             if self._stopping.is_set():
                 return
-            pause = random.uniform(delay / 2, delay)
+            pause = backoff.next_delay()
             log.info("sync: reconnecting in %.1f s", pause)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), pause)
-            delay = min(delay * 2, self.settings.reconnect_max)
 
     async def _client(self) -> aiomqtt.Client:
         settings = self.settings
