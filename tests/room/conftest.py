@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.roundtrip.harness import scaled
 from tribune.config import RoomConfig, parse_config
 from tribune.drivers.runtime import DeviceRuntime
 from tribune.profiles.loader import ProfileLoader
@@ -23,21 +24,7 @@ SPEED = 50.0
 
 def quick(profile: Profile, speed: float = SPEED) -> Profile:
     """Profile timing divided by the simulators' speed, polls included."""
-    t = profile.timing
-    timing = t.model_copy(
-        update={
-            "gap": t.gap / speed,
-            "reply_timeout": max(0.5, t.reply_timeout / speed),
-            "warmup": t.warmup / speed,
-            "cooldown": t.cooldown / speed,
-            "busy_retry_delay": max(0.02, t.busy_retry_delay / speed),
-            "busy_max_wait": max(2.0, t.busy_max_wait / speed),
-            "reconnect_min": 0.1,
-            "reconnect_max": 0.5,
-        }
-    )
-    poll = [e.model_copy(update={"every": max(0.1, e.every / speed)}) for e in profile.poll]
-    return profile.model_copy(update={"timing": timing, "poll": poll})
+    return scaled(profile, speed)
 
 
 ROOM_TOML = """
