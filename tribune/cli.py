@@ -391,6 +391,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_profile_dirs(table)
     table.set_defaults(handler=cmd_profile_table)
 
+    # Technician tools (profile store, probe, detect, USB scan): tribune/cli_technician.py.
+    from tribune.cli_technician import add_profile_commands, add_technician_commands
+
+    add_profile_commands(psub, EPILOG)
+    add_technician_commands(sub, EPILOG)
+
     query = sub.add_parser(
         "query",
         help="read a capability from a device",
