@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tribune.errors import AuthenticationError, TribuneError
+from tribune.errors import AuthenticationError, ConfigError, TribuneError
 
 DEFAULT_DATA_DIR = "/var/lib/tribune"
 
@@ -153,6 +153,104 @@ def cmd_profile_probe(args: argparse.Namespace) -> int:
     return asyncio.run(_probe(args))
 
 
+# --- detect ----------------------------------------------------------------------------------
+
+
+class ProgressBar:
+    """Progress on stderr: a bar redrawn in place on a terminal, plain lines otherwise."""
+
+    WIDTH = 24
+
+    def __init__(self, stream: Any = None, *, quiet: bool = False) -> None:
+        self.stream = stream or sys.stderr
+        self.quiet = quiet
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self._drawn = False
+
+    def __call__(self, done: int, total: int, attempt: Any) -> None:
+        if self.quiet:
+            return
+        if done >= total:
+            if self.tty and self._drawn:
+                self.stream.write("\r" + " " * 79 + "\r")
+            self.stream.flush()
+            return
+        label = f"{attempt.profile.id} at {attempt.described}"
+        if self.tty:
+            filled = self.WIDTH * done // max(total, 1)
+            bar = "#" * filled + "." * (self.WIDTH - filled)
+            self.stream.write(f"\r[{bar}] {done}/{total} {label}"[:79].ljust(79))
+            self._drawn = True
+        else:
+            self.stream.write(f"detect: {done + 1}/{total} trying {label}\n")
+        self.stream.flush()
+
+
+def _bauds(text: str | None) -> tuple[int, ...]:
+    from tribune.drivers.detect import USUAL_BAUDS
+
+    if not text:
+        return USUAL_BAUDS
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise ConfigError(f"--bauds {text!r}: want rates separated by commas") from None
+
+
+def print_candidates(port: str, candidates: list[Any]) -> None:
+    """The human form of detect's findings."""
+    out = [f"profiles answering on {port}, best first:"]
+    for rank, c in enumerate(candidates, 1):
+        verdict = "matches" if c.matches else "partial"
+        where = c.line or c.url
+        known = "  ".join(f"{k} {v}" for k, v in c.identity.items())
+        out.append(f"  {rank}. {c.profile_id:<20} {where:<12} score {c.score}  {verdict}  {known}")
+        if c.note:
+            out.append(f"     {c.note}")
+    best = candidates[0]
+    baud = f" --baud {best.baud}" if best.baud else ""
+    out.append(f"next: tribune profile probe {best.profile_id} --port {best.url}{baud}")
+    sys.stdout.write("\n".join(out) + "\n")
+
+
+async def _detect(args: argparse.Namespace) -> int:
+    from tribune.drivers.detect import detect
+
+    loader = _store(args).loader()
+    profiles = []
+    seen: set[str] = set()
+    for path in loader.paths():  # installed first: an installed profile hides the shipped one
+        if path.stem in seen:
+            continue
+        seen.add(path.stem)
+        try:
+            profiles.append(loader.load_file(path).profile)
+        except ConfigError as exc:  # one broken profile must not stop the search
+            sys.stderr.write(f"tribune: skipping {exc}\n")
+    password = args.password or os.environ.get("TRIBUNE_DEVICE_PASSWORD")
+    candidates = await detect(
+        args.port,
+        profiles,
+        timeout=args.timeout,
+        bauds=_bauds(args.bauds),
+        scan=not args.no_scan,
+        password=password,
+        progress=ProgressBar(quiet=args.quiet),
+    )
+    if args.json:
+        _print_json(
+            {"ok": True, "port": args.port, "candidates": [c.to_json() for c in candidates]}
+        )
+    else:
+        print_candidates(args.port, candidates)
+    return EXIT_OK
+
+
+def cmd_detect(args: argparse.Namespace) -> int:
+    """Find the profiles (and line speed) the device on a port answers to."""
+    return asyncio.run(_detect(args))
+
+
 # --- registration ----------------------------------------------------------------------------
 
 
@@ -233,3 +331,23 @@ def add_profile_commands(psub: Any, epilog: str) -> None:
 
 def add_technician_commands(sub: Any, epilog: str) -> None:
     """`detect` and `usb scan`."""
+    detect = sub.add_parser(
+        "detect",
+        help="find the profile (and baud rate) of the device on a port",
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    detect.add_argument("--port", required=True, help="device path or tcp://HOST[:PORT] ...")
+    detect.add_argument("--password", help="device password (or TRIBUNE_DEVICE_PASSWORD)")
+    detect.add_argument(
+        "--timeout", type=float, default=0.5, help="seconds to wait for each reply (0.5)"
+    )
+    detect.add_argument(
+        "--bauds", metavar="LIST", help="rates to scan, e.g. 9600,38400 (default: the usual five)"
+    )
+    detect.add_argument(
+        "--no-scan", action="store_true", help="only each profile's own line settings"
+    )
+    detect.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    _common(detect)
+    detect.set_defaults(handler=_fails_with(cmd_detect))

@@ -82,9 +82,7 @@ async def test_an_expect_that_fails_is_a_mismatch(tmp_path: Path) -> None:
 
 
 async def test_a_wrong_pjlink_password_exits_3(tmp_path: Path) -> None:
-    async with start_simulator(
-        "pjlink", tcp=("127.0.0.1", 0), speed=50, password="secret"
-    ) as sim:
+    async with start_simulator("pjlink", tcp=("127.0.0.1", 0), speed=50, password="secret") as sim:
         run = await tribune(
             "profile", "probe", "pjlink", "--port", f"tcp://127.0.0.1:{sim.port}",
             "--password", "wrong", "--data-dir", str(tmp_path), *FAST,

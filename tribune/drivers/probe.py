@@ -157,6 +157,7 @@ class Prober:
         options: Mapping[str, str] | None = None,
         timeout: float | None = None,
         retries: int | None = None,
+        handshake_timeout: float | None = None,
     ) -> None:
         self.profile = profile
         self.port = port
@@ -172,7 +173,7 @@ class Prober:
             settings=self.settings,
             session=session_for(profile, port, password),
             # A greeting (PJLink) comes at once; a short probe must not wait the runtime's 3 s.
-            handshake_timeout=max(1.0, 2 * self.timeout),
+            handshake_timeout=handshake_timeout or max(1.0, 2 * self.timeout),
             name=f"{profile.id}@{port}",
         )
         self._last_end = 0.0
@@ -317,6 +318,7 @@ async def probe(
     options: Mapping[str, str] | None = None,
     timeout: float | None = None,
     retries: int | None = None,
+    handshake_timeout: float | None = None,
     read_capabilities: bool = True,
 ) -> ProbeReport:
     """Probe the device on `port` with `profile`.
@@ -333,6 +335,7 @@ async def probe(
         options=options,
         timeout=timeout,
         retries=retries,
+        handshake_timeout=handshake_timeout,
     )
     report = ProbeReport(profile.id, port, prober.settings.describe() if prober.is_serial else None)
     async with prober:
