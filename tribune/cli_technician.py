@@ -251,6 +251,39 @@ def cmd_detect(args: argparse.Namespace) -> int:
     return asyncio.run(_detect(args))
 
 
+# --- usb scan --------------------------------------------------------------------------------
+
+
+def cmd_usb_scan(args: argparse.Namespace) -> int:
+    """List USB devices, the ttys they provide and what to try with them."""
+    from tribune.usbscan import pyusb_devices, scan_usb
+
+    loader = _store(args).loader()
+    profiles = []
+    for path in loader.paths():
+        try:
+            profiles.append(loader.load_file(path).profile)
+        except ConfigError as exc:
+            sys.stderr.write(f"tribune: skipping {exc}\n")
+    findings = scan_usb(pyusb_devices(), profiles)
+    if args.json:
+        _print_json([f.to_json() for f in findings])
+        return EXIT_OK
+    if not findings:
+        sys.stdout.write("no USB devices found\n")
+        return EXIT_OK
+    for f in findings:
+        d = f.device
+        name = " ".join(x for x in (d.manufacturer, d.product) if x) or "(no name)"
+        serial = f"  serial {d.serial}" if d.serial else ""
+        sys.stdout.write(f"{d.ids}  {name}{serial}\n")
+        for path in [*f.ttys, *f.stable]:
+            sys.stdout.write(f"    {path}\n")
+        if f.hint:
+            sys.stdout.write(f"    -> {f.hint}\n")
+    return EXIT_OK
+
+
 # --- registration ----------------------------------------------------------------------------
 
 
@@ -351,3 +384,9 @@ def add_technician_commands(sub: Any, epilog: str) -> None:
     detect.add_argument("--quiet", action="store_true", help="no progress on stderr")
     _common(detect)
     detect.set_defaults(handler=_fails_with(cmd_detect))
+
+    usb = sub.add_parser("usb", help="USB devices")
+    usub = usb.add_subparsers(dest="usb_command", required=True, metavar="ACTION")
+    scan = usub.add_parser("scan", help="list USB devices, their ttys and what to try")
+    _common(scan)
+    scan.set_defaults(handler=_fails_with(cmd_usb_scan))
