@@ -18,7 +18,7 @@ from tribune.sync.topics import iso
 BASE = "tribune/v1/baku/room-1"
 
 
-def command(cid: str, action: str, args: dict[str, Any], *, ttl: float = 60) -> bytes:
+def command(cid: str, action: str, args: dict[str, Any], *, ttl: float = 86400) -> bytes:
     deadline = datetime.now(UTC) + timedelta(seconds=ttl)
     body = {
         "id": cid,
