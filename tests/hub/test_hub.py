@@ -1,0 +1,157 @@
+"""The hub with a real Mosquitto and a real room: state, commands through the API, expiry."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from tests.hub.conftest import running_hub
+from tests.room.conftest import SimRoom
+from tests.sync.conftest import Broker, linked_room
+
+ROOM = "baku/room-1"
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 5.0) -> Any:
+    """The first truthy value of `check()`, polled until `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s; last: {value!r}")
+        await asyncio.sleep(0.02)
+
+
+async def test_room_state_is_visible_in_the_hub_within_a_second(
+    sim_room: SimRoom, broker: Broker, hub_dir: Path
+) -> None:
+    async with running_hub(broker, hub_dir) as hub:
+        await asyncio.wait_for(hub.link.connected.wait(), 5)
+        async with linked_room(sim_room, broker.url) as (room, link):
+            await asyncio.wait_for(link.connected.wait(), 5)
+            linked = time.monotonic()
+
+            async def seen() -> dict[str, Any] | None:
+                answer = await hub.http.get(f"/api/v1/rooms/{ROOM}")
+                body: dict[str, Any] = answer.json()
+                return body if answer.status_code == 200 and body["revision"] else None
+
+            body = await eventually(seen, timeout=1.0)
+            assert time.monotonic() - linked < 1.0
+            assert body["status"] == "online"
+            assert "projector" in body["snapshot"]["devices"]
+            listed = (await hub.http.get("/api/v1/rooms")).json()["rooms"]
+            assert [r["id"] for r in listed] == [ROOM]
+
+            # A change in the room: a higher revision reaches the hub, again within a second.
+            first = body["revision"]
+            await room.activate_scene("class-start", who="api", actor="test")
+            changed = time.monotonic()
+
+            async def newer() -> bool:
+                answer = (await hub.http.get(f"/api/v1/rooms/{ROOM}")).json()
+                return bool(answer["revision"] > first)
+
+            await eventually(newer, timeout=1.0)
+            assert time.monotonic() - changed < 1.0
+            events = (await hub.http.get(f"/api/v1/rooms/{ROOM}")).json()["events"]
+            seqs = [e["seq"] for e in events]
+            assert seqs
+            assert len(seqs) == len(set(seqs))  # each (room, seq) once
+        # The room said goodbye: offline, last seen kept.
+        gone = await eventually(lambda: _status(hub.http, "offline"))
+        assert gone["last_seen"] > 0
+
+
+async def _status(http: Any, want: str) -> dict[str, Any] | None:
+    body: dict[str, Any] = (await http.get(f"/api/v1/rooms/{ROOM}")).json()
+    return body if body.get("status") == want else None
+
+
+async def test_a_scene_command_through_the_hub_api_is_done_and_changes_the_room(
+    sim_room: SimRoom, broker: Broker, hub_dir: Path
+) -> None:
+    async with (
+        running_hub(broker, hub_dir) as hub,
+        linked_room(sim_room, broker.url) as (room, link),
+    ):
+        await asyncio.wait_for(link.connected.wait(), 5)
+        await eventually(lambda: _status(hub.http, "online"))
+        body = {"action": "scene.activate", "args": {"scene": "class-start"}, "ttl_s": 300}
+        answer = await hub.http.post(f"/api/v1/rooms/{ROOM}/commands", json=body)
+        assert answer.status_code == 202, answer.text
+        command_id = answer.json()["id"]
+
+        async def finished() -> dict[str, Any] | None:
+            found: dict[str, Any] = (await hub.http.get(f"/api/v1/commands/{command_id}")).json()
+            return found if found["rooms"][ROOM]["status"] not in ("queued", "delivered") else None
+
+        found = await eventually(finished)
+        assert found["rooms"][ROOM]["status"] == "done", found
+        assert found["action"] == "scene.activate"
+        assert room.desired["projector"]["power"] == "on"
+        runs = [e for e in await room.store.audit_tail() if e.action == "scene.activate"]
+        assert [(e.who, e.actor) for e in runs] == [("hub", "hub:local")]
+
+
+async def test_an_already_expired_command_is_reported_expired_by_the_room_and_not_run(
+    sim_room: SimRoom, broker: Broker, hub_dir: Path
+) -> None:
+    # A margin far past the test: the `expired` must be the room's own answer.
+    async with (
+        running_hub(broker, hub_dir, expiry_margin=3600) as hub,
+        linked_room(sim_room, broker.url) as (room, link),
+    ):
+        await asyncio.wait_for(link.connected.wait(), 5)
+        await asyncio.wait_for(hub.link.connected.wait(), 5)
+        command_id = await hub.link.send_command(
+            [ROOM], "scene.activate", {"scene": "class-start"}, "operator:test", ttl_s=-5
+        )
+
+        async def answered() -> dict[str, Any] | None:
+            found = await hub.store.command(command_id)
+            assert found is not None
+            rooms: dict[str, Any] = found["rooms"]
+            return found if rooms[ROOM]["result"] is not None else None
+
+        found = await eventually(answered)
+        assert found["rooms"][ROOM]["status"] == "expired"
+        assert "passed" in found["rooms"][ROOM]["result"]["detail"]
+        assert "projector" not in room.desired
+        audit = await room.store.audit_tail()
+        assert [e.result for e in audit if e.action == "scene.activate"] == ["expired"]
+
+
+async def test_the_api_refuses_unknown_rooms_bad_bodies_and_other_machines(
+    broker: Broker, hub_dir: Path
+) -> None:
+    async with running_hub(broker, hub_dir) as hub:
+        body = {"action": "scene.activate", "args": {"scene": "class-start"}}
+        missing = await hub.http.post(f"/api/v1/rooms/{ROOM}/commands", json=body)
+        assert missing.status_code == 404
+        assert missing.headers["content-type"] == "application/problem+json"
+        await hub.store.set_status(ROOM, "online", time.time())
+        bad = await hub.http.post(
+            f"/api/v1/rooms/{ROOM}/commands", json={"action": "projector.explode"}
+        )
+        assert bad.status_code == 422
+        wildcard = await hub.http.get("/api/v1/rooms/baku/room+1")
+        assert wildcard.status_code == 422
+        unknown = await hub.http.get("/api/v1/commands/nope")
+        assert unknown.status_code == 404
+        assert (await hub.http.get("/api/v1/openapi.json")).status_code == 200
+
+    import httpx
+
+    from tribune.hub.api import create_hub_app
+
+    remote = httpx.ASGITransport(app=create_hub_app(hub.link), client=("10.0.0.7", 5000))
+    async with httpx.AsyncClient(transport=remote, base_url="http://hub") as http:
+        answer = await http.get("/api/v1/rooms")
+    assert answer.status_code == 403
+    assert answer.json()["type"] == "urn:tribune:problem:forbidden"
