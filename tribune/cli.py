@@ -434,6 +434,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="HTTP port (default: the config's, 8080)")
     serve.set_defaults(handler=cmd_serve)
 
+    from tribune.hub.cli import add_hub_parser
+
+    add_hub_parser(sub)
+
     config = sub.add_parser("config", help="check a room config")
     csub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
     check = csub.add_parser("check", help="validate room.toml (FILE:LINE: key: reason)")

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import signal
 import ssl
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -34,13 +38,26 @@ async def run_hub(broker: str, port: int, data_dir: Path, host: str = "127.0.0.1
         store, broker_host, broker_port, tls=ssl.create_default_context() if tls else None
     )
     await hub.start()
+
+    class QuietServer(uvicorn.Server):
+        """uvicorn without its own signal handlers: they re-raise the signal, skipping cleanup."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    server = QuietServer(
+        uvicorn.Config(create_hub_app(hub), host=host, port=port, log_level="warning")
+    )
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, lambda: setattr(server, "should_exit", True))
     try:
-        server = uvicorn.Server(
-            uvicorn.Config(create_hub_app(hub), host=host, port=port, log_level="warning")
-        )
         log.warning("hub: API on http://%s:%d/api/v1 (loopback clients only)", host, port)
         await server.serve()
     finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
         await hub.stop()
         await store.close()
     return 0
