@@ -155,3 +155,22 @@ async def test_the_api_refuses_unknown_rooms_bad_bodies_and_other_machines(
         answer = await http.get("/api/v1/rooms")
     assert answer.status_code == 403
     assert answer.json()["type"] == "urn:tribune:problem:forbidden"
+
+
+async def test_a_room_that_never_answers_is_marked_expired_by_the_hub_after_the_deadline(
+    broker: Broker, hub_dir: Path
+) -> None:
+    async with running_hub(broker, hub_dir, expiry_margin=0.2) as hub:
+        await asyncio.wait_for(hub.link.connected.wait(), 5)
+        command_id = await hub.link.send_command(
+            ["ganja/room-2"], "scene.activate", {"scene": "class-end"}, "operator:test", ttl_s=0.3
+        )
+
+        async def status() -> str | None:
+            found = await hub.store.command(command_id)
+            assert found is not None
+            value: str = found["rooms"]["ganja/room-2"]["status"]
+            return value if value not in ("queued", "delivered") else None
+
+        # Published (the broker acknowledged it), then nothing from the room: expired.
+        assert await eventually(status, timeout=3) == "expired"
