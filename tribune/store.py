@@ -7,18 +7,15 @@ talks to it through a single-worker executor, so no SQLite call ever blocks the 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-T = TypeVar("T")
+from tribune.sqlite import SqliteThread, transaction
+
 
 SCHEMA_VERSION = 1
 SCHEMA = """
@@ -69,45 +66,18 @@ class AuditEntry:
         }
 
 
-class Store:
-    """The SQLite store; every method runs on the store's own thread."""
+class Store(SqliteThread):
+    """The room's store; every method runs on the store's own thread."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
-        self._db: sqlite3.Connection | None = None
+    SCHEMA = SCHEMA
+    SYNCHRONOUS = "FULL"
+    THREAD_NAME = "store"
 
-    async def open(self) -> None:
-        """Open (creating) the database file and its tables."""
-        await self._call(self._open)
-
-    def _open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
-        db.execute("PRAGMA busy_timeout=5000")
-        db.executescript(SCHEMA)
+    def _after_open(self, db: sqlite3.Connection) -> None:
         db.execute(
             "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
             (str(SCHEMA_VERSION),),
         )
-        self._db = db
-
-    async def close(self) -> None:
-        """Close the database and its thread."""
-        if self._db is not None:
-            await self._call(self._db.close)
-            self._db = None
-        self._pool.shutdown(wait=True)
-
-    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
-
-    def _conn(self) -> sqlite3.Connection:
-        if self._db is None:
-            raise RuntimeError("store is not open")
-        return self._db
 
     # --- intents: desired state and its audit entry, in one transaction -----------------------
 
@@ -132,7 +102,7 @@ class Store:
     ) -> AuditEntry:
         db = self._conn()
         now = time.time()
-        with _transaction(db):
+        with transaction(db):
             cur = db.execute(
                 "INSERT INTO audit (at, who, actor, action, detail, result) VALUES (?,?,?,?,?,?)",
                 (now, who, actor, action, json.dumps(detail, ensure_ascii=False), "accepted"),
@@ -166,7 +136,7 @@ class Store:
     ) -> AuditEntry:
         db = self._conn()
         now = time.time()
-        with _transaction(db):
+        with transaction(db):
             cur = db.execute(
                 "INSERT INTO audit (at, who, actor, action, detail, result) VALUES (?,?,?,?,?,?)",
                 (now, who, actor, action, json.dumps(detail, ensure_ascii=False), result),
@@ -180,7 +150,7 @@ class Store:
 
     def _set_result(self, entry_id: int, result: str) -> None:
         db = self._conn()
-        with _transaction(db):
+        with transaction(db):
             db.execute("UPDATE audit SET result=? WHERE id=?", (result, entry_id))
 
     async def audit_tail(self, limit: int = 200, before: int | None = None) -> list[AuditEntry]:
@@ -224,7 +194,7 @@ class Store:
 
     def _set_meta(self, key: str, value: str) -> None:
         db = self._conn()
-        with _transaction(db):
+        with transaction(db):
             db.execute(
                 "INSERT INTO meta (key, value) VALUES (?, ?) "
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -243,7 +213,7 @@ class Store:
         self, device: str, capability: str, value: Any, at: float, source: str
     ) -> None:
         db = self._conn()
-        with _transaction(db):
+        with transaction(db):
             db.execute(
                 "INSERT INTO reported (device, capability, value, at, source) VALUES (?,?,?,?,?) "
                 "ON CONFLICT (device, capability) DO UPDATE SET value=excluded.value, "
@@ -272,7 +242,7 @@ class Store:
 
     def _add_counters(self, amounts: dict[str, float]) -> None:
         db = self._conn()
-        with _transaction(db):
+        with transaction(db):
             for name, amount in amounts.items():
                 db.execute(
                     "INSERT INTO counters (name, value) VALUES (?, ?) "
@@ -308,7 +278,7 @@ class Store:
 
     def _set_run(self, entry_id: str, when: datetime) -> None:
         db = self._conn()
-        with _transaction(db):
+        with transaction(db):
             db.execute(
                 "INSERT INTO schedule_runs (entry, at) VALUES (?, ?) "
                 "ON CONFLICT (entry) DO UPDATE SET at = excluded.at",
@@ -321,7 +291,7 @@ class Store:
 
     def _bump_meta(self, key: str) -> int:
         db = self._conn()
-        with _transaction(db):
+        with transaction(db):
             return _bump(db, key)
 
     # --- sync outbox: messages for the hub, kept until the broker acknowledged them ---------
@@ -352,7 +322,7 @@ class Store:
     ) -> tuple[int | None, int]:
         db = self._conn()
         now = time.time()
-        with _transaction(db):
+        with transaction(db):
             seq = _bump(db, "sync.event_seq") if numbered else None
             body = {**payload, "seq": seq} if numbered else payload
             db.execute(
@@ -390,7 +360,7 @@ class Store:
 
     def _outbox_remove(self, ids: list[int]) -> None:
         db = self._conn()
-        with _transaction(db):
+        with transaction(db):
             db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids])
 
     async def outbox_count(self) -> int:
@@ -409,7 +379,7 @@ class Store:
     def _command_begin(self, command_id: str, action: str) -> tuple[str | None, str | None]:
         db = self._conn()
         now = time.time()
-        with _transaction(db):
+        with transaction(db):
             row = db.execute(
                 "SELECT status, result FROM commands WHERE id = ?", (command_id,)
             ).fetchone()
@@ -428,7 +398,7 @@ class Store:
 
     def _command_finish(self, command_id: str, status: str, result: dict[str, Any]) -> None:
         db = self._conn()
-        with _transaction(db):
+        with transaction(db):
             db.execute(
                 "UPDATE commands SET status = ?, result = ? WHERE id = ?",
                 (status, json.dumps(result, ensure_ascii=False), command_id),
@@ -444,17 +414,3 @@ def _bump(db: sqlite3.Connection, key: str) -> int:
         (key, str(value)),
     )
     return value
-
-
-class _transaction:
-    """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error) on an autocommit connection."""
-
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self.db = db
-
-    def __enter__(self) -> sqlite3.Connection:
-        self.db.execute("BEGIN IMMEDIATE")
-        return self.db
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        self.db.execute("ROLLBACK" if exc_type is not None else "COMMIT")

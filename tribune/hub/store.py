@@ -6,19 +6,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sqlite3
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-T = TypeVar("T")
+from tribune.sqlite import SqliteThread, transaction
+
 
 QUEUED, DELIVERED, DONE, FAILED, EXPIRED = "queued", "delivered", "done", "failed", "expired"
 OPEN = (QUEUED, DELIVERED)  # no result yet
@@ -118,41 +114,14 @@ class HubStorage(ABC):
         """A command with each room's status and result; None when unknown."""
 
 
-class HubStore(HubStorage):
+class HubStore(SqliteThread, HubStorage):
     """`HubStorage` in one SQLite file (WAL, `synchronous=NORMAL`), on its own thread."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hub-store")
-        self._db: sqlite3.Connection | None = None
-
-    async def open(self) -> None:
-        await self._call(self._open)
-
-    def _open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        # The rooms hold the truth and re-send it (retained state, outbox): losing the last
-        # moments before a power cut costs nothing, fsync per message would cost a lot.
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.execute("PRAGMA busy_timeout=5000")
-        db.executescript(SCHEMA)
-        self._db = db
-
-    async def close(self) -> None:
-        if self._db is not None:
-            await self._call(self._db.close)
-            self._db = None
-        self._pool.shutdown(wait=True)
-
-    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
-
-    def _conn(self) -> sqlite3.Connection:
-        if self._db is None:
-            raise RuntimeError("hub store is not open")
-        return self._db
+    SCHEMA = SCHEMA
+    # The rooms hold the truth and re-send it (retained state, outbox): losing the last
+    # moments before a power cut costs nothing, fsync per message would cost a lot.
+    SYNCHRONOUS = "NORMAL"
+    THREAD_NAME = "hub-store"
 
     # --- rooms -------------------------------------------------------------------------------
 
@@ -173,7 +142,7 @@ class HubStore(HubStorage):
     def _set_state(self, room: str, revision: int, payload: dict[str, Any], at: float) -> bool:
         db = self._conn()
         text = json.dumps(payload, ensure_ascii=False)
-        with _transaction(db):
+        with transaction(db):
             db.execute(
                 "INSERT INTO rooms (id, last_seen) VALUES (?, ?) "
                 "ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen",
@@ -191,7 +160,7 @@ class HubStore(HubStorage):
 
     def _add_event(self, room: str, seq: int, payload: dict[str, Any], at: float) -> bool:
         db = self._conn()
-        with _transaction(db):
+        with transaction(db):
             db.execute(
                 "INSERT INTO rooms (id, last_seen) VALUES (?, ?) "
                 "ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen",
@@ -249,7 +218,7 @@ class HubStore(HubStorage):
     def _add_command(self, command: HubCommand, rooms: list[str]) -> None:
         db = self._conn()
         now = time.time()
-        with _transaction(db):
+        with transaction(db):
             db.execute(
                 "INSERT INTO commands (id, action, args, issued_by, deadline, created) "
                 "VALUES (?,?,?,?,?,?)",
@@ -313,7 +282,7 @@ class HubStore(HubStorage):
 
     def _expire_overdue(self, before: float, at: float) -> list[tuple[str, str]]:
         db = self._conn()
-        with _transaction(db):
+        with transaction(db):
             rows = db.execute(
                 "SELECT r.command, r.room FROM command_rooms r "
                 "JOIN commands c ON c.id = r.command "
@@ -372,14 +341,3 @@ def _room_row(row: Sequence[Any]) -> dict[str, Any]:
         "revision": revision,
         "state_at": state_at,
     }
-
-
-@contextmanager
-def _transaction(db: sqlite3.Connection) -> Iterator[None]:
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
