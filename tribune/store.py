@@ -16,7 +16,6 @@ from typing import Any
 
 from tribune.sqlite import SqliteThread, transaction
 
-
 SCHEMA_VERSION = 1
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

@@ -15,7 +15,6 @@ from typing import Any
 
 from tribune.sqlite import SqliteThread, transaction
 
-
 QUEUED, DELIVERED, DONE, FAILED, EXPIRED = "queued", "delivered", "done", "failed", "expired"
 OPEN = (QUEUED, DELIVERED)  # no result yet
 RESULTS = (DONE, FAILED, EXPIRED)
