@@ -100,7 +100,8 @@ class Room:
             for device, caps in stored.items()
             if device in self.runtimes and caps
         }
-        for path, reason in check_config_values(self.config, self._loader):
+        problems = await asyncio.to_thread(check_config_values, self.config, self._loader)
+        for path, reason in problems:
             log.warning("room %s: %s: %s", self.id, ".".join(path), reason)
         for device_id, runtime in self.runtimes.items():
             runtime.subscribe(self._on_device_event)

@@ -112,11 +112,11 @@ async def run_service(
     tokens = await asyncio.to_thread(Tokens.load_or_create, data_dir)
     store = Store(data_dir / "tribune.db")
     await store.open()
-    room = (
-        room_factory(config, store)
-        if room_factory is not None
-        else Room(config, store, base_dir=config_dir)
-    )
+    if room_factory is not None:
+        room = room_factory(config, store)
+    else:
+        # Building the room reads profiles and password files: off the event loop.
+        room = await asyncio.to_thread(Room, config, store, base_dir=config_dir)
 
     async def run_entry(entry: ScheduleEntry, due: datetime) -> None:
         await room.activate_scene(entry.target.scene, who="schedule", actor=entry.id)

@@ -23,6 +23,7 @@ from tribune.api.pin import verify_pin
 from tribune.api.problems import ApiProblem, problem_responses
 from tribune.api.technician import MAX_FAILURES, TechnicianSessions
 from tribune.api.tokens import Principal
+from tribune.errors import ConfigError
 from tribune.profiles.loader import ProfileLoader
 from tribune.room import Room
 
@@ -280,7 +281,7 @@ def _load_profiles() -> list[tuple[str, Any]]:
     for path in loader.paths():
         try:
             found.append((f"{path.parent.name}/{path.name}", loader.load_file(path).profile))
-        except Exception:  # noqa: S112 - a broken file is the profile CLI's to report
+        except ConfigError:  # a broken file is `tribune profile validate`'s to report
             continue
     return sorted(found, key=lambda item: (str(item[1].kind), item[1].id))
 
