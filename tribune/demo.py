@@ -8,6 +8,7 @@ dir with the pty paths, and `tribune serve` runs on it. `--speed` shortens warm-
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import tempfile
 from contextlib import AsyncExitStack
@@ -129,7 +130,7 @@ async def run_demo(
     """Start the simulators, write the demo room config and serve it until stopped."""
     with tempfile.TemporaryDirectory(prefix="tribune-demo-") as scratch:
         folder = data_dir or Path(scratch)
-        folder.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
         async with AsyncExitStack() as stack:
 
             async def sim(sim_id: str, **kwargs: Any) -> Any:
@@ -152,7 +153,7 @@ async def run_demo(
                 projector2=f"tcp://127.0.0.1:{projector2.port}",
             )
             config_path = folder / "room.toml"
-            config_path.write_text(text, encoding="utf-8")
+            await asyncio.to_thread(config_path.write_text, text, encoding="utf-8")
             config = parse_config(text, str(config_path))
 
             async def announce(service: Service) -> None:
