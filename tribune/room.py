@@ -11,16 +11,19 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from tribune.config import RoomConfig
 from tribune.drivers.capabilities import CompiledProfile, Value
 from tribune.drivers.runtime import DeviceEvent, DeviceRuntime, HealthStatus
-from tribune.errors import ConfigError, NotSupportedError, TribuneError
+from tribune.errors import ConfigError, DeviceBusyError, NotSupportedError, TribuneError
 from tribune.events import EventBus
-from tribune.profiles.loader import ProfileLoader
+from tribune.profiles.devices import DeviceFlashes, ProfileFile
+from tribune.profiles.loader import LoadedProfile, ProfileLoader
+from tribune.profiles.schema import Profile
+from tribune.profiles.store import ProfileStore
 from tribune.reconcile import DeviceReconciler
 from tribune.store import AuditEntry, Store
 
@@ -31,6 +34,8 @@ RESTING = ("off", "standby")
 # Momentary picture states: kept while the class runs, dropped when the device is switched off.
 SESSION_CAPABILITIES = ("video_mute", "freeze")
 WHO = ("panel", "button", "api", "hub", "schedule", "cli", "system")
+
+RuntimeFactory = Callable[[str, Profile], DeviceRuntime]
 
 
 class UnknownError(NotSupportedError):
@@ -48,7 +53,12 @@ class Room:
         base_dir: Path | None = None,
         loader: ProfileLoader | None = None,
         runtimes: Mapping[str, DeviceRuntime] | None = None,
+        profiles: ProfileStore | None = None,
+        runtime_factory: RuntimeFactory | None = None,
     ) -> None:
+        """`profiles`: the data dir's installed profiles (they override the shipped ones, and
+        devices flashed with another profile keep it); `runtime_factory` builds a device's
+        runtime from its profile (default: from the device's config entry)."""
         self.config = config
         self.id = config.room.id
         self.store = store
@@ -57,35 +67,91 @@ class Room:
         self.source: str | None = None
         self.runtimes: dict[str, DeviceRuntime] = dict(runtimes or {})
         self.broken: dict[str, str] = {}  # devices that could not be set up, and why
-        self._loader = loader or ProfileLoader()
+        self.profiles = profiles
+        self.flashes = DeviceFlashes(profiles.data_dir) if profiles is not None else None
+        self.profile_files: dict[str, ProfileFile] = {}  # what each device's profile came from
+        self.maintenance: dict[str, str] = {}  # devices paused for a technician, and why
+        self._loader = loader or (profiles.loader() if profiles is not None else ProfileLoader())
+        self._runtime_factory = runtime_factory or self._runtime_from_config
         self._base_dir = base_dir or Path.cwd()
         self.reconcilers: dict[str, DeviceReconciler] = {}
+        self._unsubscribe: dict[str, Callable[[], None]] = {}
         self._reported_queue: asyncio.Queue[tuple[str, str, Any, float, str]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._usage_mark = time.monotonic()
         self._converged = False
         self._open_intents: list[int] = []  # acknowledged, not yet converged
         self._background: set[asyncio.Future[None]] = set()
-        if not runtimes:
+        if runtimes:
+            for device_id, runtime in self.runtimes.items():
+                with contextlib.suppress(ConfigError, OSError):
+                    path = self._loader.find(runtime.profile.id)
+                    self.profile_files[device_id] = ProfileFile.of(path, self.profiles)
+        else:
             self._build_runtimes()
 
+    @property
+    def base_dir(self) -> Path:
+        """The room config's folder (password files are relative to it)."""
+        return self._base_dir
+
+    @property
+    def loader(self) -> ProfileLoader:
+        """Where this room finds profiles: installed ones first, then the shipped ones."""
+        return self._loader
+
     def _build_runtimes(self) -> None:
-        for device_id, device in self.config.devices.items():
+        for device_id in self.config.devices:
             try:
-                profile = self._loader.load(device.profile).profile
-                self.runtimes[device_id] = DeviceRuntime(
-                    device_id,
-                    profile,
-                    device.port,
-                    options=device.options,
-                    line=device.line,
-                    password=device.read_password(self._base_dir),
-                    poll=device.poll,
-                )
-            except (ConfigError, TribuneError) as exc:
+                loaded = self.load_device_profile(device_id)
+                self.runtimes[device_id] = self.build_runtime(device_id, loaded.profile)
+                self.profile_files[device_id] = ProfileFile.of(loaded.path, self.profiles)
+            except (ConfigError, TribuneError, OSError) as exc:
                 # One broken device never takes the room down: the rest runs, this one is shown.
                 log.error("device %s: not started: %s", device_id, exc)
                 self.broken[device_id] = str(exc)
+
+    # --- device profiles (file I/O: off the event loop) -------------------------------------
+
+    def profile_id_of(self, device_id: str) -> str:
+        """The profile a device runs: the one it was last flashed with, else room.toml's."""
+        configured = self.config.devices[device_id].profile
+        if self.flashes is None:
+            return configured
+        try:
+            top = self.flashes.top(device_id)
+        except ConfigError as exc:
+            log.error("device %s: %s; using room.toml's profile", device_id, exc)
+            return configured
+        return top.profile if top is not None else configured
+
+    def load_device_profile(self, device_id: str) -> LoadedProfile:
+        """Load the profile `device_id` should run (installed versions override shipped ones)."""
+        wanted = self.profile_id_of(device_id)
+        configured = self.config.devices[device_id].profile
+        try:
+            return self._loader.load(wanted)
+        except ConfigError as exc:
+            if wanted == configured:
+                raise
+            log.error("device %s: flashed profile unusable (%s); using room.toml's", device_id, exc)
+            return self._loader.load(configured)
+
+    def build_runtime(self, device_id: str, profile: Profile) -> DeviceRuntime:
+        """A new (not started) runtime for a configured device, driven by `profile`."""
+        return self._runtime_factory(device_id, profile)
+
+    def _runtime_from_config(self, device_id: str, profile: Profile) -> DeviceRuntime:
+        device = self.config.devices[device_id]
+        return DeviceRuntime(
+            device_id,
+            profile,
+            device.port,
+            options=device.options,
+            line=device.line,
+            password=device.read_password(self._base_dir),
+            poll=device.poll,
+        )
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -104,21 +170,76 @@ class Room:
         for path, reason in problems:
             log.warning("room %s: %s: %s", self.id, ".".join(path), reason)
         for device_id, runtime in self.runtimes.items():
-            runtime.subscribe(self._on_device_event)
-            reconciler = DeviceReconciler(
-                runtime,
-                lambda d=device_id: self.desired.get(d, {}),  # type: ignore[misc]
-                on_change=self._publish_status,
-                on_failure=self._audit_failure,
-            )
-            self.reconcilers[device_id] = reconciler
-            await runtime.start()
-            await reconciler.start()
+            await self._start_device(device_id, runtime)
         self._tasks = [
             asyncio.create_task(self._persist_reported(), name="persist-reported"),
             asyncio.create_task(self._count_usage(), name="usage"),
         ]
         log.info("room %s: %d devices, desired state restored", self.id, len(self.runtimes))
+
+    async def _start_device(self, device_id: str, runtime: DeviceRuntime) -> None:
+        """Drive `runtime` and reconcile it toward the device's desired state."""
+        self._unsubscribe[device_id] = runtime.subscribe(self._on_device_event)
+        reconciler = DeviceReconciler(
+            runtime,
+            lambda: self.desired.get(device_id, {}),
+            on_change=self._publish_status,
+            on_failure=self._audit_failure,
+        )
+        self.reconcilers[device_id] = reconciler
+        await runtime.start()
+        await reconciler.start()
+
+    async def pause_device(self, device_id: str, why: str) -> None:
+        """Stop driving one device and release its port (for a technician); the rest runs.
+
+        Intents for it are stored as usual and reconciled when it resumes or is replaced.
+        """
+        self.maintenance[device_id] = why
+        reconciler = self.reconcilers.get(device_id)
+        if reconciler is not None:
+            await reconciler.stop()
+        unsubscribe = self._unsubscribe.pop(device_id, None)
+        if unsubscribe is not None:
+            unsubscribe()
+        runtime = self.runtimes.get(device_id)
+        if runtime is not None:
+            await runtime.stop()
+        log.warning("room %s: %s paused: %s", self.id, device_id, why)
+        self._publish_device(device_id)
+
+    async def resume_device(self, device_id: str) -> None:
+        """Drive a paused device again with the runtime it had."""
+        self.maintenance.pop(device_id, None)
+        runtime = self.runtimes.get(device_id)
+        if runtime is not None:
+            await self._start_device(device_id, runtime)
+        log.warning("room %s: %s resumed", self.id, device_id)
+        self._publish_device(device_id)
+
+    async def replace_device(
+        self, device_id: str, runtime: DeviceRuntime, source: ProfileFile | None = None
+    ) -> None:
+        """Hot-swap a paused (or broken) device's runtime: same desired state, state re-read."""
+        old = self.runtimes.get(device_id)
+        self.runtimes[device_id] = runtime
+        if source is not None:
+            self.profile_files[device_id] = source
+        if old is not None and old is not runtime:
+            await old.stop()  # fails whatever was queued on it while it was paused
+        if self.broken.pop(device_id, None) is not None:
+            stored = await self.store.desired()
+            if stored.get(device_id):
+                self.desired[device_id] = dict(stored[device_id])
+        self.maintenance.pop(device_id, None)
+        await self._start_device(device_id, runtime)
+        log.warning("room %s: %s now runs %s", self.id, device_id, runtime.profile.id)
+        self._publish_device(device_id)
+        self._publish_status()
+
+    def _publish_device(self, device_id: str) -> None:
+        if device_id in self.runtimes:
+            self.bus.publish("device", self.device_snapshot(device_id))
 
     async def stop(self) -> None:
         """Stop reconciling and driving devices; flush usage counters."""
@@ -174,7 +295,9 @@ class Room:
                     current.pop(capability, None)
                 else:
                     current[capability] = value
-            reconciler = self.reconcilers[device]
+            reconciler = self.reconcilers.get(device)
+            if reconciler is None or device in self.maintenance:
+                continue  # paused: its next runtime reconciles toward this
             for capability in updates:
                 reconciler.forget_failure(capability)
             reconciler.evaluate()  # at once: the answer to this request already says pending
@@ -284,10 +407,13 @@ class Room:
         if action not in runtime.compiled.actions:
             known = ", ".join(runtime.compiled.actions) or "none"
             raise UnknownError(f"{device_id}: no action {action!r} (actions: {known})")
+        if device_id in self.maintenance:
+            raise DeviceBusyError(f"{device_id}: {self.maintenance[device_id]}; try again soon")
         detail = {"device": device_id, "action": action, "params": dict(params or {})}
         entry = await self.store.audit(who, actor, "device.action", detail, "running")
         try:
-            await runtime.action(action, params)
+            # Looked up again: the device's runtime may have been swapped meanwhile.
+            await self.runtimes[device_id].action(action, params)
         except TribuneError as exc:
             await self.store.set_result(entry.id, f"failed: {exc}")
             self.bus.publish("audit", {**entry.as_dict(), "result": f"failed: {exc}"})
@@ -313,6 +439,8 @@ class Room:
         return {
             "id": device_id,
             "profile": runtime.profile.id,
+            "profile_version": runtime.profile.version,
+            "maintenance": self.maintenance.get(device_id),
             "name": runtime.profile.name,
             "label": label.model_dump() if (label := self._label_of(device_id)) else None,
             "kind": str(runtime.profile.kind),

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from tribune.config import RoomConfig, load_config
 from tribune.errors import ConfigError
+from tribune.profiles.store import ProfileStore
 from tribune.room import Room
 from tribune.scheduler import SceneTarget, ScheduleEntry, Scheduler, parse_when
 from tribune.store import Store
@@ -115,8 +116,11 @@ async def run_service(
     if room_factory is not None:
         room = room_factory(config, store)
     else:
-        # Building the room reads profiles and password files: off the event loop.
-        room = await asyncio.to_thread(Room, config, store, base_dir=config_dir)
+        # Building the room reads profiles and password files: off the event loop. Profiles
+        # installed in the data dir override the shipped ones.
+        room = await asyncio.to_thread(
+            Room, config, store, base_dir=config_dir, profiles=ProfileStore(data_dir)
+        )
 
     async def run_entry(entry: ScheduleEntry, due: datetime) -> None:
         await room.activate_scene(entry.target.scene, who="schedule", actor=entry.id)

@@ -18,10 +18,11 @@ from fastapi import FastAPI
 
 from tests.room.conftest import ROOM_TOML, SPEED, quick
 from tribune.api import Tokens, create_app
-from tribune.config import parse_config
+from tribune.config import RoomConfig, parse_config
 from tribune.drivers.runtime import DeviceRuntime, HealthStatus
-from tribune.profiles.loader import ProfileLoader
-from tribune.room import Room
+from tribune.profiles.schema import Profile
+from tribune.profiles.store import ProfileStore
+from tribune.room import Room, RuntimeFactory
 from tribune.sim import RunningSimulator, start_simulator
 from tribune.store import Store
 
@@ -34,6 +35,15 @@ REMOTE = ("192.0.2.10", 50000)  # TEST-NET-1: a classroom laptop, say
 def bearer(token: str) -> dict[str, str]:
     """The Authorization header for `token`."""
     return {"Authorization": f"Bearer {token}"}
+
+
+def quick_runtimes(config: RoomConfig) -> RuntimeFactory:
+    """Runtimes on each device's configured port, with timing sped up like the simulators."""
+
+    def build(device_id: str, profile: Profile) -> DeviceRuntime:
+        return DeviceRuntime(device_id, quick(profile), config.devices[device_id].port)
+
+    return build
 
 
 @dataclass
@@ -67,15 +77,15 @@ async def simulated_room(folder: Path) -> AsyncIterator[Simulated]:
             ),
             "room.toml",
         )
-        loader = ProfileLoader()
         store = Store(folder / "tribune.db")
         await store.open()
         stack.push_async_callback(store.close)
-        runtimes = {
-            device_id: DeviceRuntime(device_id, quick(loader.load(dev.profile).profile), dev.port)
-            for device_id, dev in config.devices.items()
-        }
-        room = Room(config, store, runtimes=runtimes)
+        room = Room(
+            config,
+            store,
+            profiles=ProfileStore(folder / "data"),
+            runtime_factory=quick_runtimes(config),
+        )
         await room.start()
         stack.push_async_callback(room.stop)
         yield Simulated(room, sims)

@@ -91,6 +91,11 @@ OPERATIONS = [
     ("DELETE", "/api/v1/technician/session", {}),
     ("GET", "/api/v1/logs", {}),
     ("GET", "/api/v1/profiles", {}),
+    # Flashing profiles (tribune/api/flash_api.py): random text is an invalid profile (422).
+    ("GET", "/api/v1/technician/devices", {}),
+    ("POST", "/api/v1/technician/devices/{device_id}/flash", {"device_id": "switcher"}),
+    ("POST", "/api/v1/technician/devices/{device_id}/rollback", {"device_id": "switcher"}),
+    ("GET", "/api/v1/technician/profiles/{profile_id}/history", {"profile_id": "extron-sis"}),
 ]
 
 

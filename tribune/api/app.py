@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 
 from tribune import __version__
 from tribune.api.access import AccessControl
+from tribune.api.flash_api import router as flash_router
 from tribune.api.logring import LogRing
 from tribune.api.models import Pointer
 from tribune.api.panel_api import router as panel_router
@@ -22,6 +23,7 @@ from tribune.api.problems import install_problem_handlers
 from tribune.api.routes import API_PREFIX, router
 from tribune.api.technician import TechnicianSessions
 from tribune.api.tokens import Tokens
+from tribune.profiles.flash import ProfileFlasher
 from tribune.room import Room
 
 DESCRIPTION = """\
@@ -55,10 +57,13 @@ def create_app(
     # Names this run of the service: a WebSocket client's `since` means nothing to another run.
     app.state.epoch = secrets.token_hex(8)
     app.state.technician_sessions = TechnicianSessions()
+    # Flashing needs the data dir's profile store (a room built without one cannot flash).
+    app.state.flasher = ProfileFlasher(room, room.profiles) if room.profiles is not None else None
     LogRing.installed()  # the technician screen's log tail starts with this service
     install_problem_handlers(app)
     app.include_router(router)
     app.include_router(panel_router)
+    app.include_router(flash_router)
     if panel_dir is not None:
         app.mount("/", StaticFiles(directory=panel_dir, html=True), name="panel")
     else:

@@ -259,7 +259,7 @@ async def list_profiles(request: Request, caller: Technician) -> list[InstalledP
     used: dict[str, list[str]] = {}
     for device_id, runtime in room.runtimes.items():
         used.setdefault(runtime.profile.id, []).append(device_id)
-    loaded = await asyncio.to_thread(_load_profiles)
+    loaded = await asyncio.to_thread(_load_profiles, room.loader)
     return [
         InstalledProfile(
             id=p.id,
@@ -275,10 +275,13 @@ async def list_profiles(request: Request, caller: Technician) -> list[InstalledP
     ]
 
 
-def _load_profiles() -> list[tuple[str, Any]]:
-    loader = ProfileLoader()
+def _load_profiles(loader: ProfileLoader) -> list[tuple[str, Any]]:
     found = []
-    for path in loader.paths():
+    seen: set[str] = set()
+    for path in loader.paths():  # installed first: an installed profile hides the shipped one
+        if path.stem in seen:
+            continue
+        seen.add(path.stem)
         try:
             found.append((f"{path.parent.name}/{path.name}", loader.load_file(path).profile))
         except ConfigError:  # a broken file is `tribune profile validate`'s to report

@@ -155,10 +155,13 @@ class ProfileStore:
         """Load `path` as the store would install it; `ProfileError` names file:line:field."""
         return ProfileLoader([self.root, self.shipped_dir]).load_file(Path(path))
 
-    def install(self, path: Path, *, by: str | None = None) -> InstallRecord:
+    def install(
+        self, path: Path, *, by: str | None = None, source: str | None = None
+    ) -> InstallRecord:
         """Validate the profile file at `path` and install it atomically; returns the record.
 
-        Installing the version already installed records nothing new and returns its record.
+        `source` is what the history says it came from (default: the file's path). Installing
+        the version already installed records nothing new and returns its record.
         """
         loaded = self.validate(path)
         data = Path(path).read_bytes()
@@ -177,7 +180,7 @@ class ProfileStore:
             installed_by=by or _default_user(),
             action="install",
             previous_sha256=previous,
-            source=str(Path(path).resolve()),
+            source=source or str(Path(path).resolve()),
         )
         self._commit(profile_id, data, record)
         return record
