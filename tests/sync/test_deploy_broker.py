@@ -290,6 +290,8 @@ async def test_commands_for_an_offline_room_outlive_a_restart_and_a_borrowed_cli
     ):
         await asyncio.sleep(0.3)
     assert not at_a.messages
+    # The test broker saves its sessions anyway; production relies on tribune.conf for it.
+    assert "\npersistence true\n" in (DEPLOY / "tribune.conf").read_text()
     shipped.broker.stop()
     shipped.broker.start()
     async with room_b() as again, collecting(again) as at_b:
