@@ -1,4 +1,7 @@
-"""Technician subcommands: `profile install|rollback|history|probe`, `detect`, `usb scan`.
+"""Technician subcommands: `profile install|rollback|history|probe|flash`, `detect`, `usb scan`.
+
+`profile flash` (and `rollback`/`history` with `--device`/`--url`) talk to the running service's
+technician API; the others work on the data dir and the ports directly.
 
 Kept apart from cli.py so the main parser stays readable; `add_technician_commands` hooks them in.
 """
@@ -7,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
 import os
 import sys
@@ -19,6 +23,9 @@ from tribune.errors import AuthenticationError, ConfigError, TribuneError
 DEFAULT_DATA_DIR = "/var/lib/tribune"
 
 EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_INVALID = 2
+EXIT_AUTH = 3
 EXIT_UNREACHABLE = 4
 
 
@@ -59,6 +66,10 @@ def cmd_profile_install(args: argparse.Namespace) -> int:
 
 def cmd_profile_rollback(args: argparse.Namespace) -> int:
     """Put back the version installed before the current one."""
+    if args.device or args.url:
+        return _service_rollback(args)
+    if not args.id:
+        raise ConfigError("give a profile ID (offline) or --device ID (through the service)")
     record = _store(args).rollback(args.id, by=args.by)
     if args.json:
         _print_json({"ok": True, **record.to_json()})
@@ -73,21 +84,185 @@ def cmd_profile_rollback(args: argparse.Namespace) -> int:
 
 def cmd_profile_history(args: argparse.Namespace) -> int:
     """List the installs and rollbacks of a profile, newest first."""
+    if args.device or args.url:
+        return _service_history(args)
+    if not args.id:
+        raise ConfigError("give a profile ID (offline) or --device ID (through the service)")
     entries = _store(args).history(args.id)
-    if args.json:
-        _print_json([{**e.record.to_json(), "current": e.current} for e in entries])
-        return EXIT_OK
-    if not entries:
-        sys.stdout.write(f"{args.id}: never installed here; the shipped profile is in use\n")
-        return EXIT_OK
-    for entry in entries:
-        r = entry.record
-        mark = "*" if entry.current else " "
-        what = "shipped default" if r.sha256 == "shipped" else f"v{r.version} {r.sha256[:12]}"
-        sys.stdout.write(
-            f"{mark} {_when(r.installed_at)}  {r.action:<8}  {what:<24} by {r.installed_by}\n"
-        )
+    rows = [{**e.record.to_json(), "current": e.current} for e in entries]
+    _print_history(args, args.id, rows)
     return EXIT_OK
+
+
+def _print_history(args: argparse.Namespace, profile_id: str, rows: list[dict[str, Any]]) -> None:
+    if args.json:
+        _print_json(rows)
+        return
+    if not rows:
+        sys.stdout.write(f"{profile_id}: never installed here; the shipped profile is in use\n")
+        return
+    for r in rows:
+        mark = "*" if r["current"] else " "
+        sha = r["sha256"]
+        what = "shipped default" if sha == "shipped" else f"v{r['version']} {sha[:12]}"
+        sys.stdout.write(
+            f"{mark} {_when(r['installed_at'])}  {r['action']:<8}  {what:<24} "
+            f"by {r['installed_by']}\n"
+        )
+
+
+# --- through the running service: flash, rollback --device, history --url ----------------------
+
+
+def _client(args: argparse.Namespace) -> Any:
+    from tribune.api.client import DEFAULT_URL, TechnicianClient
+
+    url = args.url or os.environ.get("TRIBUNE_URL") or DEFAULT_URL
+    return TechnicianClient(url, _token(args))
+
+
+def _token(args: argparse.Namespace) -> str | None:
+    """--token, $TRIBUNE_TECHNICIAN_TOKEN, or the data dir's token file when readable."""
+    token: str | None = args.token or os.environ.get("TRIBUNE_TECHNICIAN_TOKEN")
+    if token:
+        return token.strip()
+    try:
+        return (_data_dir(args) / "tokens" / "technician.token").read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+
+
+def _through_service(args: argparse.Namespace, work: Any) -> int:
+    """Run `work(client)`; the service's problems become the CLI's exit codes."""
+    from tribune.api.client import ServiceProblem
+
+    try:
+        code: int = work(_client(args))
+    except ServiceProblem as problem:
+        code = _exit_for_problem(problem)
+        if getattr(args, "json", False):
+            _print_json({"ok": False, "exit_code": code, **problem.body})
+        reason = problem.detail
+        if code == EXIT_AUTH:
+            reason = f"authentication failed: {reason} (give --token or TRIBUNE_TECHNICIAN_TOKEN)"
+        sys.stderr.write(f"tribune: {reason}\n")
+        for line in problem.body.get("problems") or []:
+            sys.stderr.write(f"  - {line}\n")
+        if problem.kind == "probe-mismatch":
+            sys.stderr.write("nothing changed; --force installs it anyway\n")
+    return code
+
+
+def _exit_for_problem(problem: Any) -> int:
+    if problem.status in (401, 403):
+        return EXIT_AUTH
+    if problem.kind in ("probe-mismatch", "flash-in-progress", "nothing-to-roll-back"):
+        return EXIT_UNREACHABLE  # refused: the device or the store is not as asked
+    if problem.status in (404, 422):
+        return EXIT_INVALID
+    return EXIT_FAILED
+
+
+def _running(data: dict[str, Any]) -> str:
+    sha = (data.get("sha256") or "")[:12]
+    origin = f", {data['origin']}" if data.get("origin") else ""
+    return f"{data['profile']} version {data.get('version') or '?'} (sha256 {sha}{origin})"
+
+
+def _print_outcome(data: dict[str, Any]) -> None:
+    out = []
+    if data["action"] == "flash":
+        out.append(f"{data['device']}: flashed {_running(data)}")
+    else:
+        out.append(f"{data['device']}: rolled back to {_running(data)}")
+    out.append(f"  before: {_running(data['previous'])}")
+    installed = data.get("installed")
+    if installed is None:
+        out.append("  store:  unchanged")
+    else:
+        out.append(f"  store:  {installed['action']} by {installed['installed_by']}")
+    report = data.get("probe")
+    if report is not None:
+        known = "  ".join(f"{k} {report[k]}" for k in ("model", "firmware", "serial") if report[k])
+        verdict = "matches" if report["matches"] else "does NOT match (forced)"
+        out.append(f"  probe:  {verdict}{'  ' + known if known else ''}")
+        out += [f"    - {problem}" for problem in report["problems"]]
+    elif data.get("probe_error"):
+        out.append(f"  probe:  failed (forced): {data['probe_error']}")
+    out += [f"  warning: {w}" for w in data.get("warnings", [])]
+    if data.get("stale_devices"):
+        stale = ", ".join(data["stale_devices"])
+        out.append(f"  note:   {stale} still run the version before (flash them, or restart)")
+    sys.stdout.write("\n".join(out) + "\n")
+
+
+def cmd_profile_flash(args: argparse.Namespace) -> int:
+    """Put a profile on a device of the running service: probe, install, hot-swap."""
+    path = Path(args.file)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror}", path=str(path)) from None
+    except UnicodeDecodeError:
+        raise ConfigError("not UTF-8 text", path=str(path)) from None
+
+    def work(client: Any) -> int:
+        data = client.flash(
+            args.device,
+            text,
+            filename=str(path),
+            force=args.force,
+            timeout=args.timeout,
+            by=args.by or _login(),
+        )
+        if args.json:
+            _print_json({"ok": True, **data})
+        else:
+            _print_outcome(data)
+        return EXIT_OK
+
+    return _through_service(args, work)
+
+
+def _service_rollback(args: argparse.Namespace) -> int:
+    if not args.device:
+        raise ConfigError("--url: a rollback through the service needs --device ID")
+    if args.id:
+        raise ConfigError("give a profile ID (offline) or --device ID (through the service)")
+
+    def work(client: Any) -> int:
+        data = client.rollback(args.device, by=args.by or _login())
+        if args.json:
+            _print_json({"ok": True, **data})
+        else:
+            _print_outcome(data)
+        return EXIT_OK
+
+    return _through_service(args, work)
+
+
+def _service_history(args: argparse.Namespace) -> int:
+    def work(client: Any) -> int:
+        profile_id = args.id
+        if args.device:
+            found = [d for d in client.devices() if d["device"] == args.device]
+            if not found:
+                raise ConfigError(f"no device {args.device!r} in the running room")
+            profile_id = found[0]["profile"]
+        if not profile_id:
+            raise ConfigError("give a profile ID or --device ID")
+        data = client.history(profile_id)
+        _print_history(args, profile_id, data["entries"])
+        return EXIT_OK
+
+    return _through_service(args, work)
+
+
+def _login() -> str | None:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry in a container: the token is recorded anyway
+        return None
 
 
 # --- probe -----------------------------------------------------------------------------------
@@ -318,8 +493,31 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print JSON for scripts")
 
 
+FLASH_EPILOG = """exit codes:
+  0  flashed: the device runs the new profile
+  2  invalid profile (FILE:LINE: field: reason) or unknown device
+  3  authentication failed (the technician token: --token, TRIBUNE_TECHNICIAN_TOKEN, or
+     DATA_DIR/tokens/technician.token)
+  4  refused, nothing changed: the device does not match (the list of what did not), another
+     flash of it is running, or the service is unreachable
+"""
+
+
+def _service_args(p: argparse.ArgumentParser, device_help: str | None) -> None:
+    if device_help is not None:
+        p.add_argument("--device", help=device_help)
+    p.add_argument(
+        "--url",
+        help="the running service (default $TRIBUNE_URL or http://127.0.0.1:8080)",
+    )
+    p.add_argument(
+        "--token",
+        help="the technician token (default $TRIBUNE_TECHNICIAN_TOKEN, or DATA_DIR's token file)",
+    )
+
+
 def add_profile_commands(psub: Any, epilog: str) -> None:
-    """`profile install|rollback|history|probe`."""
+    """`profile install|rollback|history|probe|flash`."""
     fmt = argparse.RawDescriptionHelpFormatter
     install = psub.add_parser(
         "install", help="validate a profile file and install it", epilog=epilog, formatter_class=fmt
@@ -335,15 +533,40 @@ def add_profile_commands(psub: Any, epilog: str) -> None:
         epilog=epilog,
         formatter_class=fmt,
     )
-    rollback.add_argument("id", metavar="ID")
+    rollback.add_argument(
+        "id", metavar="ID", nargs="?", help="profile id: roll back the data dir's install (offline)"
+    )
     rollback.add_argument("--by", help="who rolls back (default: the login name)")
+    _service_args(rollback, "roll back this device of the running service (and hot-swap it)")
     _common(rollback)
     rollback.set_defaults(handler=_fails_with(cmd_profile_rollback))
 
     history = psub.add_parser("history", help="installs and rollbacks of a profile")
-    history.add_argument("id", metavar="ID")
+    history.add_argument("id", metavar="ID", nargs="?", help="profile id")
+    _service_args(history, "the history of the profile this device of the running service runs")
     _common(history)
     history.set_defaults(handler=_fails_with(cmd_profile_history))
+
+    flash = psub.add_parser(
+        "flash",
+        help="put a profile on a device of the running service (probe, install, hot-swap)",
+        epilog=FLASH_EPILOG,
+        formatter_class=fmt,
+    )
+    flash.add_argument("file", metavar="FILE")
+    flash.add_argument("--device", required=True, help="the device's name in room.toml")
+    flash.add_argument(
+        "--force", action="store_true", help="install even if the device does not match"
+    )
+    flash.add_argument(
+        "--timeout",
+        type=float,
+        help="seconds to wait for each probe reply (default: the profile's)",
+    )
+    flash.add_argument("--by", help="your name, for the history (default: the login name)")
+    _service_args(flash, None)
+    _common(flash)
+    flash.set_defaults(handler=_fails_with(cmd_profile_flash))
 
     probe = psub.add_parser(
         "probe",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Body, Depends, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
@@ -57,6 +57,16 @@ class FlashRequest(BaseModel):
     sha256: Annotated[str, Field(pattern="^[0-9a-fA-F]{64}$")] | None = Field(
         None, description="refuse the file unless its SHA-256 is this"
     )
+    by: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
+        None, description="the technician's name, for the history (the token is recorded too)"
+    )
+
+
+class RollbackRequest(BaseModel):
+    """Who rolls back (optional)."""
+
+    model_config = ConfigDict(extra="forbid")
+
     by: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
         None, description="the technician's name, for the history (the token is recorded too)"
     )
@@ -217,10 +227,16 @@ async def flash_device(
     responses=CONFLICTS,
     summary="Undo a device's last flash and hot-swap back (technician)",
 )
-async def rollback_device(caller: Technician, flasher: Flasher, device_id: DeviceId) -> Any:
+async def rollback_device(
+    caller: Technician,
+    flasher: Flasher,
+    device_id: DeviceId,
+    body: Annotated[RollbackRequest | None, Body()] = None,
+) -> Any:
     """Put back the profile the device ran before its last flash (no probe: the way back)."""
+    name = body.by if body is not None else None
     try:
-        outcome = await flasher.rollback(device_id, by=_who(caller, None))
+        outcome = await flasher.rollback(device_id, by=_who(caller, name))
     except FlashInProgressError as exc:
         raise ApiProblem(409, "flash-in-progress", "Flash in progress", str(exc)) from None
     except NothingToRollBackError as exc:
