@@ -145,11 +145,15 @@ def _through_service(args: argparse.Namespace, work: Any) -> int:
         reason = problem.detail
         if code == EXIT_AUTH:
             reason = f"authentication failed: {reason} (give --token or TRIBUNE_TECHNICIAN_TOKEN)"
+        problems = problem.body.get("problems") or []
+        if problem.kind == "probe-mismatch":
+            profile = (problem.body.get("probe") or {}).get("profile") or "the profile"
+            reason = f"{args.device} does not match {profile}; nothing changed:"
         sys.stderr.write(f"tribune: {reason}\n")
-        for line in problem.body.get("problems") or []:
+        for line in problems:
             sys.stderr.write(f"  - {line}\n")
         if problem.kind == "probe-mismatch":
-            sys.stderr.write("nothing changed; --force installs it anyway\n")
+            sys.stderr.write("--force installs it anyway\n")
     return code
 
 

@@ -95,6 +95,7 @@ class FlashDone(Open):
     profile: str
     version: str
     sha256: str
+    origin: str | None = Field(description="installed | shipped | file")
     previous: RunningProfile
     installed: dict[str, Any] | None = Field(
         description="the store's new history record; null when the store did not change"

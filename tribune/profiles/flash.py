@@ -71,6 +71,7 @@ class FlashOutcome:
     sha256: str
     previous: dict[str, Any]  # the profile the device ran before: id, version, sha256
     record: InstallRecord | None  # the store's record (None: nothing changed in the store)
+    origin: str | None = None  # where the running profile comes from: installed | shipped | file
     forced: bool = False
     probe: ProbeReport | None = None
     probe_error: str | None = None
@@ -86,6 +87,7 @@ class FlashOutcome:
             "profile": self.profile,
             "version": self.version,
             "sha256": self.sha256,
+            "origin": self.origin,
             "previous": self.previous,
             "installed": self.record.to_json() if self.record is not None else None,
             "forced": self.forced,
@@ -214,6 +216,7 @@ class ProfileFlasher:
             digest,
             previous,
             record if flash.installed else None,
+            origin=self._running(device_id)["origin"],
             forced=flash.forced,
             probe=report,
             probe_error=probe_error,
@@ -316,6 +319,7 @@ class ProfileFlasher:
             now["sha256"] or "",
             previous,
             record,
+            origin=now["origin"],
             warnings=self._warnings(device_id),
             stale_devices=self._stale(device_id, record.id, record.sha256) if record else [],
         )
