@@ -46,7 +46,8 @@ export async function call(method, path, body, { technician = false } = {}) {
   if (!response.ok) {
     const kind = (data && typeof data.type === "string" ? data.type : "").replace("urn:tribune:problem:", "") || "http";
     const retry = Number(response.headers.get("Retry-After") || 0);
-    throw new ApiError(response.status, kind, data && data.detail, { retryAfter: retry });
+    // `problems`: what did not match, when a flash was refused (an RFC 9457 extension member).
+    throw new ApiError(response.status, kind, data && data.detail, { retryAfter: retry, problems: data && data.problems });
   }
   return data;
 }

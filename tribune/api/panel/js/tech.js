@@ -1,6 +1,7 @@
 // The technician screen, behind the PIN: device health, re-read, profiles, audit, log tail.
 import * as api from "./api.js";
 import { label, locale, t } from "./i18n.js";
+import { ProfileTools } from "./profiles.js";
 
 const $ = (id) => document.getElementById(id);
 const AUDIT_LIMIT = 200;
@@ -54,6 +55,10 @@ export class TechScreen {
     this.rereads = {}; // device id -> { pending, text }
     this.expiry = null;
     this.bind();
+    this.tools = new ProfileTools({
+      onChange: () => this.renderDevices(),
+      onAuthLost: () => this.sessionLost(),
+    });
   }
 
   bind() {
@@ -155,22 +160,28 @@ export class TechScreen {
         api.get(`/audit?limit=${AUDIT_LIMIT}`),
         api.get("/profiles", { technician: true }),
         api.get("/logs?limit=200", { technician: true }),
+        this.tools.refresh(),
       ]);
       this.entries = audit.entries;
       this.profiles = profiles;
       this.logs = logs.records;
     } catch (error) {
       if (error.status === 401) {
-        // The session ran out: back to the PIN.
-        api.setTechnicianToken(null);
-        try { sessionStorage.removeItem(SESSION_KEY); } catch { /* none */ }
-        this.onClose();
-        this.askPin();
+        this.sessionLost();
         return;
       }
       this.onError(error);
     }
     this.render();
+  }
+
+  sessionLost() {
+    // The session ran out: back to the PIN.
+    api.setTechnicianToken(null);
+    try { sessionStorage.removeItem(SESSION_KEY); } catch { /* none */ }
+    this.tools.close();
+    this.onClose();
+    this.askPin();
   }
 
   show(tab) {
@@ -206,11 +217,14 @@ export class TechScreen {
       const health = device.health || {};
       const tr = document.createElement("tr");
       tr.dataset.testid = `tech-device-${device.id}`;
-      const ok = health.status === "online";
+      const ok = health.status === "online" && !device.maintenance;
+      const status = device.maintenance ? "tech.maintenance" : ok ? "state.online" : health.status === "offline" ? "state.offline" : health.status === "error" ? "state.fault" : "state.unknown";
+      const profile = cell(this.tools.describe(device), "mono");
+      profile.dataset.testid = `tech-profile-${device.id}`;
       tr.append(
         cell(label(device.label, device.id)),
-        cell(t(ok ? "state.online" : health.status === "offline" ? "state.offline" : health.status === "error" ? "state.fault" : "state.unknown"), ok ? "ok" : "bad"),
-        cell(device.profile, "mono"),
+        cell(t(status), ok ? "ok" : "bad"),
+        profile,
         cell(health.last_error ? `${health.last_error} (${clock(health.last_error_at)})` : "—"),
         cell(ago(health.last_reply_at)),
         cell(health.latency_ms != null ? `${health.latency_ms.toFixed(1)} ms` : "—", "mono"),
@@ -224,7 +238,7 @@ export class TechScreen {
       button.dataset.pending = String(Boolean(state?.pending));
       button.textContent = t(state?.pending ? "tech.rereading" : "tech.reread");
       button.addEventListener("click", () => this.reread(device.id));
-      td.append(button);
+      td.append(button, this.profileButton(device.id));
       if (state?.text) {
         const result = document.createElement("div");
         result.className = "reread-result";
@@ -237,13 +251,26 @@ export class TechScreen {
     });
     for (const [id, why] of Object.entries(room.broken || {})) {
       const tr = document.createElement("tr");
-      tr.append(cell(id), cell(t("state.fault"), "bad"), cell("—"), cell(why), cell("—"), cell("—"), cell(""));
+      const td = document.createElement("td");
+      td.append(this.profileButton(id));
+      tr.dataset.testid = `tech-device-${id}`;
+      tr.append(cell(id), cell(t("state.fault"), "bad"), cell("—"), cell(why), cell("—"), cell("—"), td);
       rows.push(tr);
     }
     $("tech-devices").replaceChildren(table(
       ["tech.col.device", "tech.col.status", "tech.col.profile", "tech.col.last_error", "tech.col.last_reply", "tech.col.latency", "tech.col.action"],
       rows,
     ));
+  }
+
+  profileButton(id) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "reread";
+    button.dataset.testid = `profile-${id}`;
+    button.textContent = t("tech.profile_open");
+    button.addEventListener("click", () => this.tools.open(id));
+    return button;
   }
 
   async reread(id) {
