@@ -10,7 +10,7 @@ import difflib
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -334,19 +334,19 @@ def _split_key(key: str) -> list[str]:
     return [part.strip().strip("\"'") for part in key.split(".")]
 
 
-def _describe(error: Any) -> str:
+def _describe(error: Any, root: type[BaseModel]) -> str:
     loc: Path_ = tuple(error["loc"])
     field = ".".join(str(p) for p in loc) or "(top)"
     if error["type"] == "extra_forbidden":
-        return f"{field}: unknown key{_hint(loc)}"
+        return f"{field}: unknown key{_hint(loc, root)}"
     if error["type"] == "missing":
         return f"{field}: required key is missing"
     message = str(error["msg"]).removeprefix("Value error, ")
     return f"{field}: {message}"
 
 
-def _hint(loc: Path_) -> str:
-    model: Any = RoomConfig
+def _hint(loc: Path_, root: type[BaseModel]) -> str:
+    model: Any = root
     for part in loc[:-1]:
         fields = getattr(model, "model_fields", {})
         if part in fields:
@@ -367,8 +367,18 @@ def _inner_model(annotation: Any) -> Any:
     return None
 
 
+M = TypeVar("M", bound=BaseModel)
+
+
 def parse_config(text: str, source: str) -> RoomConfig:
     """Parse and validate a room config text; `source` names it in errors."""
+    config = parse_toml(RoomConfig, text, source)
+    _check_schedules(config, _TomlLines(text), source)
+    return config
+
+
+def parse_toml(model: type[M], text: str, source: str) -> M:
+    """TOML `text` validated as `model`; a `ConfigError` naming `source`, line and key."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -377,12 +387,12 @@ def parse_config(text: str, source: str) -> RoomConfig:
         raise ConfigError(f"TOML syntax: {exc}", path=source, line=line) from None
     lines = _TomlLines(text)
     try:
-        config = RoomConfig.model_validate(data)
+        config = model.model_validate(data)
     except ValidationError as exc:
         errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
         first = errors[0]
         loc = tuple(first["loc"])
-        message = _describe(first)
+        message = _describe(first, model)
         # A cross-reference error names its own path in the message: find that line.
         ref = re.match(r"^(?:Value error, )?([a-z_]+\.[\w.\-]+):", str(first["msg"]))
         if ref and not loc:
@@ -390,7 +400,6 @@ def parse_config(text: str, source: str) -> RoomConfig:
             message = str(first["msg"]).removeprefix("Value error, ")
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         raise ConfigError(message + more, path=source, line=lines.line_of(loc)) from None
-    _check_schedules(config, lines, source)
     return config
 
 

@@ -14,15 +14,26 @@ from tests.room.conftest import sim_room  # noqa: F401 - the fixture, for tests 
 from tests.sync.conftest import Broker, broker  # noqa: F401 - the fixture, for tests here
 from tribune.hub import HubStore, HubSubscriber
 from tribune.hub.api import create_hub_app
+from tribune.hub.auth import create_operator
 
 
 @dataclass
 class RunningHub:
-    """The hub's parts and an HTTP client on its API (as a loopback client)."""
+    """The hub's parts and an HTTP client on its API, with an admin's token."""
 
     store: HubStore
     link: HubSubscriber
     http: httpx.AsyncClient
+    token: str
+
+    async def client_as(self, name: str, role: str) -> httpx.AsyncClient:
+        """Another client on the same app, with a new operator's token (close it)."""
+        token = await create_operator(self.store, name, role)
+        return httpx.AsyncClient(
+            transport=self.http._transport,
+            base_url="http://hub",
+            headers={"Authorization": f"Bearer {token}"},
+        )
 
 
 @asynccontextmanager
@@ -42,10 +53,14 @@ async def running_hub(
         sweep_interval=0.1,
     )
     await link.start()
+    token = await create_operator(store, "test-admin", "admin")
     transport = httpx.ASGITransport(app=create_hub_app(link))
+    headers = {"Authorization": f"Bearer {token}"}
     try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://hub") as http:
-            yield RunningHub(store, link, http)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://hub", headers=headers
+        ) as http:
+            yield RunningHub(store, link, http, token)
     finally:
         await link.stop()
         await store.close()

@@ -1,39 +1,63 @@
-"""`create_hub_app`: the hub's REST API under `/api/v1` (loopback clients only, for now)."""
+"""`create_hub_app`: the hub's REST API under `/api/v1` and the fleet page at `/`.
+
+Every API call but the OpenAPI document needs an operator's bearer token; the role decides what
+it may do: `viewer` reads, `operator` also sends commands and acknowledges alerts and help
+requests, `admin` also manages operators.
+"""
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from pathlib import Path as FsPath
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, FastAPI, Path, Request
-from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
+from fastapi.responses import FileResponse, Response
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tribune import __version__
 from tribune.api.problems import (
     ApiProblem,
     install_problem_handlers,
-    problem_response,
     problem_responses,
 )
+from tribune.hub.auth import NAME_PATTERN, create_operator, token_hash
+from tribune.hub.store import ROLES, Operator
 from tribune.hub.subscriber import HubSubscriber
 from tribune.sync.commands import ACTIONS
 
+log = logging.getLogger(__name__)
+
 API_PREFIX = "/api/v1"
-LOOPBACK = ("127.0.0.1", "::1")
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+ROOM_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}/[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 MAX_TTL = 7 * 24 * 3600  # the broker keeps a room's queued commands as long as its session
+MAX_ROOMS = 10_000
+FLEET_PAGE = FsPath(__file__).parent / "fleet"
 
 DESCRIPTION = """\
-The fleet: every room's status, last seen, state and recent events; commands to rooms with a
-per-room status (`queued | delivered | done | failed | expired`).
+The fleet: every room's status, last seen, devices and recent events; alerts and help requests;
+commands to one room or many with a per-room status (`queued | delivered | done | failed |
+expired`).
 
-No operator accounts yet: only clients on the hub machine itself (loopback) are served; any
-other client gets 403. Errors are `application/problem+json`.
+Every call needs `Authorization: Bearer <token>` (an operator's token, from
+`tribune hub token create`). Roles: `viewer` reads; `operator` also sends commands and
+acknowledges alerts and help requests; `admin` also manages operators. Errors are
+`application/problem+json`.
 """
 
 Site = Annotated[str, Path(pattern=NAME, description="the centre, e.g. `baku`")]
 RoomName = Annotated[str, Path(pattern=NAME, description="the room, e.g. `room-1`")]
+SiteFilter = Annotated[str | None, Query(pattern=NAME, description="only this centre")]
+
+
+class Thresholds(BaseModel):
+    """Hours past which the fleet page marks a lamp or a filter as due."""
+
+    lamp_hours: int = 3000
+    filter_hours: int = 2000
 
 
 class CommandRequest(BaseModel):
@@ -48,6 +72,31 @@ class CommandRequest(BaseModel):
     )
 
 
+class Selector(BaseModel):
+    """Which rooms: exactly one of `site`, `rooms` or `all`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    site: str | None = Field(default=None, pattern=NAME, description="every room of a centre")
+    rooms: list[Annotated[str, Field(pattern=ROOM_ID)]] | None = Field(
+        default=None, min_length=1, max_length=MAX_ROOMS, description="`site/room` ids"
+    )
+    all: bool = Field(default=False, description="every room the hub has seen")
+
+    @model_validator(mode="after")
+    def _one(self) -> Selector:
+        given = (self.site is not None) + (self.rooms is not None) + self.all
+        if given != 1:
+            raise ValueError("selector: give exactly one of site, rooms or all: true")
+        return self
+
+
+class BulkCommandRequest(CommandRequest):
+    """A command for the rooms a selector picks."""
+
+    selector: Selector = Field(examples=[{"site": "baku"}, {"rooms": ["baku/room-1"]}])
+
+
 class CommandAccepted(BaseModel):
     """A command recorded and on its way."""
 
@@ -56,7 +105,13 @@ class CommandAccepted(BaseModel):
     status: str = "queued"
 
 
-router = APIRouter(prefix=API_PREFIX)
+class NewOperator(BaseModel):
+    """An operator to create."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=NAME_PATTERN)
+    role: Literal["viewer", "operator", "admin"]
 
 
 def _hub(request: Request) -> HubSubscriber:
@@ -64,10 +119,53 @@ def _hub(request: Request) -> HubSubscriber:
     return hub
 
 
+def require(role: str) -> Callable[[Request], Awaitable[Operator]]:
+    """A dependency: the caller's operator, who must hold `role` (401/403 otherwise)."""
+
+    async def check(request: Request) -> Operator:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        challenge = {"WWW-Authenticate": 'Bearer realm="tribune-hub"'}
+        if scheme.lower() != "bearer" or not token.strip():
+            raise ApiProblem(
+                401, "unauthorized", "Unauthorized", "send Authorization: Bearer <token>", challenge
+            )
+        operator = await _hub(request).store.operator(token_hash(token.strip()))
+        if operator is None:
+            client = request.client.host if request.client else "?"
+            log.warning("hub api: unknown token from %s", client)
+            raise ApiProblem(401, "unauthorized", "Unauthorized", "unknown token", challenge)
+        if not operator.may(role):
+            detail = f"{operator.name} is {operator.role}; this needs {role}"
+            raise ApiProblem(403, "forbidden", "Forbidden", detail)
+        request.state.operator = operator
+        return operator
+
+    return check
+
+
+Viewer = Annotated[Operator, Depends(require("viewer"))]
+OperatorRole = Annotated[Operator, Depends(require("operator"))]
+Admin = Annotated[Operator, Depends(require("admin"))]
+
+router = APIRouter(prefix=API_PREFIX, responses=problem_responses(401, 403))
+
+
+@router.get("/me", summary="Who the token belongs to")
+async def me(caller: Viewer) -> dict[str, Any]:
+    """The caller's name and role, and the roles there are."""
+    return {"name": caller.name, "role": caller.role, "roles": list(ROLES)}
+
+
 @router.get("/rooms", summary="Every room the hub has heard from")
-async def list_rooms(request: Request) -> dict[str, Any]:
-    """Rooms with status, last seen and state revision (no snapshots)."""
-    return {"rooms": await _hub(request).store.rooms()}
+async def list_rooms(request: Request, caller: Viewer, site: SiteFilter = None) -> dict[str, Any]:
+    """Rooms with status, last seen, state revision, devices' power, input and hours, and
+    counts of open alerts and help requests (no snapshots); the fleet's hour thresholds."""
+    rooms = await _hub(request).store.rooms()
+    if site is not None:
+        rooms = [room for room in rooms if room["id"].startswith(site + "/")]
+    thresholds: Thresholds = request.app.state.thresholds
+    return {"rooms": rooms, "thresholds": thresholds.model_dump()}
 
 
 @router.get(
@@ -75,12 +173,36 @@ async def list_rooms(request: Request) -> dict[str, Any]:
     summary="One room: snapshot and recent events",
     responses=problem_responses(404),
 )
-async def get_room(request: Request, site: Site, room: RoomName) -> dict[str, Any]:
-    """The room's last state snapshot (highest revision) and its latest events."""
+async def get_room(request: Request, caller: Viewer, site: Site, room: RoomName) -> dict[str, Any]:
+    """The room's last state snapshot (highest revision) and its latest 50 events."""
     found = await _hub(request).store.room(f"{site}/{room}")
     if found is None:
         raise ApiProblem(404, "not-found", "No such room", f"no room {site}/{room} seen yet")
     return found
+
+
+@router.get(
+    "/rooms/{site}/{room}/events",
+    summary="A room's events, e.g. its audit history",
+    responses=problem_responses(404),
+)
+async def room_events(
+    request: Request,
+    caller: Viewer,
+    site: Site,
+    room: RoomName,
+    type: Annotated[
+        Literal["audit", "help", "change", "alert"] | None, Query(description="only this type")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    before: Annotated[int | None, Query(ge=1, description="seq below this (paging)")] = None,
+) -> dict[str, Any]:
+    """Newest first; page with `before` = the smallest `seq` of the previous page."""
+    store = _hub(request).store
+    room_id = f"{site}/{room}"
+    if await store.room(room_id, events=0) is None:
+        raise ApiProblem(404, "not-found", "No such room", f"no room {room_id} seen yet")
+    return {"room": room_id, "events": await store.events(room_id, type, limit, before)}
 
 
 @router.post(
@@ -90,19 +212,52 @@ async def get_room(request: Request, site: Site, room: RoomName) -> dict[str, An
     responses=problem_responses(404, 422),
 )
 async def post_command(
-    request: Request, site: Site, room: RoomName, body: CommandRequest
+    request: Request, caller: OperatorRole, site: Site, room: RoomName, body: CommandRequest
 ) -> CommandAccepted:
     """Queue the command; follow it at `GET /commands/{id}`."""
     hub = _hub(request)
     room_id = f"{site}/{room}"
-    if body.action not in ACTIONS:
-        detail = f"action: want one of {', '.join(ACTIONS)}"
-        raise ApiProblem(422, "invalid-request", "Invalid request", detail)
+    _check_action(body.action)
     if await hub.store.room(room_id, events=0) is None:
         raise ApiProblem(404, "not-found", "No such room", f"no room {room_id} seen yet")
-    # No operator accounts yet: everything comes from the hub machine itself.
-    command_id = await hub.send_command([room_id], body.action, body.args, "hub:local", body.ttl_s)
-    return CommandAccepted(id=command_id, rooms=[room_id])
+    return await _send(hub, [room_id], body, caller)
+
+
+@router.post(
+    "/commands",
+    status_code=202,
+    summary="Send a command to many rooms: a centre, a list, or all",
+    responses=problem_responses(404, 422),
+)
+async def post_bulk_command(
+    request: Request, caller: OperatorRole, body: BulkCommandRequest
+) -> CommandAccepted:
+    """One command id for every room picked; each room's status at `GET /commands/{id}`.
+    Offline rooms are included: the broker keeps the command for them until its deadline."""
+    hub = _hub(request)
+    _check_action(body.action)
+    selector = body.selector
+    if selector.rooms is not None:
+        known = set(await hub.store.room_ids())
+        unknown = sorted(set(selector.rooms) - known)
+        if unknown:
+            shown = ", ".join(unknown[:10]) + (" …" if len(unknown) > 10 else "")
+            raise ApiProblem(404, "not-found", "No such room", f"never seen: {shown}")
+        rooms = sorted(set(selector.rooms))
+    else:
+        rooms = await hub.store.room_ids(selector.site)
+        if not rooms:
+            where = f"in {selector.site}" if selector.site else "at all"
+            raise ApiProblem(404, "not-found", "No rooms", f"no rooms seen {where}")
+    return await _send(hub, rooms, body, caller)
+
+
+@router.get("/commands", summary="The latest commands")
+async def list_commands(
+    request: Request, caller: Viewer, limit: Annotated[int, Query(ge=1, le=500)] = 50
+) -> dict[str, Any]:
+    """Newest first, each with how many rooms are at each status."""
+    return {"commands": await _hub(request).store.commands(limit)}
 
 
 @router.get(
@@ -110,7 +265,7 @@ async def post_command(
     summary="A command and its status in each room",
     responses=problem_responses(404),
 )
-async def get_command(request: Request, command_id: str) -> dict[str, Any]:
+async def get_command(request: Request, caller: Viewer, command_id: str) -> dict[str, Any]:
     """`queued | delivered | done | failed | expired` per room, with the room's result."""
     found = await _hub(request).store.command(command_id)
     if found is None:
@@ -118,7 +273,114 @@ async def get_command(request: Request, command_id: str) -> dict[str, Any]:
     return found
 
 
-def create_hub_app(hub: HubSubscriber) -> FastAPI:
+@router.get("/alerts", summary="Alerts from the rooms")
+async def list_alerts(
+    request: Request,
+    caller: Viewer,
+    which: Annotated[
+        Literal["open", "active", "all"],
+        Query(description="open: active and not acknowledged; active; all (history)"),
+    ] = "open",
+    site: SiteFilter = None,
+) -> dict[str, Any]:
+    """One entry per (room, code, device): device offline, device error, lamp hours, outbox
+    dropped; `active` is the room's latest word on it."""
+    return {"alerts": await _hub(request).store.alerts(which, site)}
+
+
+@router.post(
+    "/alerts/{alert_id}/ack",
+    summary="Acknowledge an alert",
+    responses=problem_responses(404),
+)
+async def ack_alert(request: Request, caller: OperatorRole, alert_id: int) -> dict[str, Any]:
+    """It leaves the open list; raised again by the room later, it comes back."""
+    if not await _hub(request).store.ack_alert(alert_id, caller.name, time.time()):
+        raise ApiProblem(404, "not-found", "No such alert", f"no alert {alert_id}")
+    return {"id": alert_id, "acked_by": caller.name}
+
+
+@router.get("/help-requests", summary="Instructors' calls for a technician")
+async def list_help_requests(
+    request: Request,
+    caller: Viewer,
+    which: Annotated[Literal["open", "all"], Query()] = "open",
+    site: SiteFilter = None,
+) -> dict[str, Any]:
+    """Newest first: room, audit id, when, who, the note; open until acknowledged."""
+    return {"help_requests": await _hub(request).store.help_requests(which, site)}
+
+
+@router.post(
+    "/help-requests/{site}/{room}/{request_id}/ack",
+    summary="Acknowledge a help request (someone is on the way)",
+    responses=problem_responses(404),
+)
+async def ack_help(
+    request: Request, caller: OperatorRole, site: Site, room: RoomName, request_id: int
+) -> dict[str, Any]:
+    """Closes the request for everyone watching the fleet page."""
+    room_id = f"{site}/{room}"
+    if not await _hub(request).store.ack_help(room_id, request_id, caller.name, time.time()):
+        detail = f"no open help request {request_id} from {room_id}"
+        raise ApiProblem(404, "not-found", "No such help request", detail)
+    return {"room": room_id, "id": request_id, "acked_by": caller.name}
+
+
+@router.get("/operators", summary="Operators (never their tokens)")
+async def list_operators(request: Request, caller: Admin) -> dict[str, Any]:
+    """Name, role, created, last used."""
+    return {"operators": await _hub(request).store.operators()}
+
+
+@router.post(
+    "/operators",
+    status_code=201,
+    summary="Create an operator; the token is in this answer only",
+    responses=problem_responses(409, 422),
+)
+async def add_operator(request: Request, caller: Admin, body: NewOperator) -> dict[str, Any]:
+    """The token is shown once; the hub keeps only its hash."""
+    try:
+        token = await create_operator(_hub(request).store, body.name, body.role)
+    except ValueError as exc:
+        raise ApiProblem(409, "conflict", "Operator exists", str(exc)) from None
+    log.warning("hub: %s created operator %s (%s)", caller.name, body.name, body.role)
+    return {"name": body.name, "role": body.role, "token": token}
+
+
+@router.delete(
+    "/operators/{name}",
+    status_code=204,
+    summary="Revoke an operator's token",
+    responses=problem_responses(404),
+)
+async def remove_operator(request: Request, caller: Admin, name: str) -> Response:
+    """The token stops working at once."""
+    if not await _hub(request).store.remove_operator(name):
+        raise ApiProblem(404, "not-found", "No such operator", f"no operator {name!r}")
+    log.warning("hub: %s revoked operator %s", caller.name, name)
+    return Response(status_code=204)
+
+
+def _check_action(action: str) -> None:
+    if action not in ACTIONS:
+        detail = f"action: want one of {', '.join(ACTIONS)}"
+        raise ApiProblem(422, "invalid-request", "Invalid request", detail)
+
+
+async def _send(
+    hub: HubSubscriber, rooms: list[str], body: CommandRequest, caller: Operator
+) -> CommandAccepted:
+    issued_by = f"operator:{caller.name}"
+    command_id = await hub.send_command(rooms, body.action, body.args, issued_by, body.ttl_s)
+    log.warning(
+        "hub: %s sent %s to %d room(s): command %s", issued_by, body.action, len(rooms), command_id
+    )
+    return CommandAccepted(id=command_id, rooms=rooms)
+
+
+def create_hub_app(hub: HubSubscriber, thresholds: Thresholds | None = None) -> FastAPI:
     """The ASGI app over a started `hub`; the caller starts and stops the hub around it."""
     app = FastAPI(
         title="tribune hub API",
@@ -129,17 +391,27 @@ def create_hub_app(hub: HubSubscriber) -> FastAPI:
         redoc_url=None,
     )
     app.state.hub = hub
+    app.state.thresholds = thresholds or Thresholds()
     install_problem_handlers(app)
     app.include_router(router)
 
-    @app.middleware("http")
-    async def loopback_only(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        client = request.client.host if request.client else None
-        if client not in LOOPBACK:
-            detail = "the hub serves only its own machine until operator accounts exist"
-            return problem_response(403, "forbidden", "Forbidden", detail)
-        return await call_next(request)
+    @app.get("/", include_in_schema=False)
+    async def fleet_page() -> FileResponse:
+        return FileResponse(FLEET_PAGE / "index.html", headers=_PAGE_HEADERS)
+
+    @app.get("/fleet/{name}", include_in_schema=False)
+    async def fleet_file(name: Annotated[str, Path(pattern=r"^[a-z0-9-]+\.(js|css|json)$")]) -> Any:
+        path = FLEET_PAGE / name
+        if not path.is_file():
+            raise ApiProblem(404, "not-found", "Not found", name)
+        return FileResponse(path, headers=_PAGE_HEADERS)
 
     return app
+
+
+_PAGE_HEADERS = {
+    "Cache-Control": "no-cache",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'",
+    "Referrer-Policy": "no-referrer",
+}

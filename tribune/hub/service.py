@@ -6,38 +6,46 @@ import asyncio
 import contextlib
 import logging
 import signal
-import ssl
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
-from tribune.hub.api import create_hub_app
+from tribune.hub.api import Thresholds, create_hub_app
+from tribune.hub.config import BrokerLink, HubConfig
 from tribune.hub.store import HubStore
 from tribune.hub.subscriber import HubSubscriber
 
 log = logging.getLogger(__name__)
 
 
-def parse_broker(url: str) -> tuple[str, int, bool]:
-    """(host, port, tls) of `mqtt://host[:1883]` or `mqtts://host[:8883]`."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
-        raise ValueError(f"broker {url!r}: use mqtts://host:8883 or mqtt://host:1883")
-    tls = parts.scheme == "mqtts"
-    return parts.hostname, parts.port or (8883 if tls else 1883), tls
-
-
-async def run_hub(broker: str, port: int, data_dir: Path, host: str = "127.0.0.1") -> int:
+async def run_hub(config: HubConfig, link: BrokerLink) -> int:
     """Serve until SIGINT/SIGTERM; the exit code."""
     import uvicorn
 
-    broker_host, broker_port, tls = parse_broker(broker)
-    store = HubStore(data_dir / "hub.db")
+    settings = config.hub
+    store = HubStore(Path(settings.data_dir) / "hub.db")
     await store.open()
+    if not await store.operators():
+        log.warning(
+            "hub: no operators yet: make the first with "
+            "`tribune hub token create NAME --role admin --data-dir %s`",
+            settings.data_dir,
+        )
     hub = HubSubscriber(
-        store, broker_host, broker_port, tls=ssl.create_default_context() if tls else None
+        store,
+        link.host,
+        link.port,
+        tls=link.tls,
+        username=link.username,
+        password=link.password,
+        client_id=link.client_id,
+        expiry_margin=config.commands.expiry_margin_s,
     )
     await hub.start()
+    host, port = settings.host, settings.port
+    thresholds = Thresholds(
+        lamp_hours=config.fleet.lamp_hours_threshold,
+        filter_hours=config.fleet.filter_hours_threshold,
+    )
 
     class QuietServer(uvicorn.Server):
         """uvicorn without its own signal handlers: they re-raise the signal, skipping cleanup."""
@@ -47,13 +55,19 @@ async def run_hub(broker: str, port: int, data_dir: Path, host: str = "127.0.0.1
             yield
 
     server = QuietServer(
-        uvicorn.Config(create_hub_app(hub), host=host, port=port, log_level="warning")
+        uvicorn.Config(
+            create_hub_app(hub, thresholds),
+            host=host,
+            port=port,
+            log_level="warning",
+            proxy_headers=False,
+        )
     )
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, lambda: setattr(server, "should_exit", True))
     try:
-        log.warning("hub: API on http://%s:%d/api/v1 (loopback clients only)", host, port)
+        log.warning("hub: fleet page and API on http://%s:%d/", host, port)
         await server.serve()
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):

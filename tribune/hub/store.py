@@ -144,6 +144,12 @@ class HubStorage(ABC):
         """The latest commands, newest first, each with a count of rooms per status."""
 
     @abstractmethod
+    async def events(
+        self, room: str, kind: str | None = None, limit: int = 100, before: int | None = None
+    ) -> list[dict[str, Any]]:
+        """A room's events (of one `type`), newest first, with seq below `before`."""
+
+    @abstractmethod
     async def room_ids(self, site: str | None = None) -> list[str]:
         """Ids of the rooms seen (of one site), ordered."""
 
@@ -327,6 +333,22 @@ class HubStore(SqliteThread, HubStorage):
             room["open_help_requests"] = helps.get(room["id"], 0)
             found.append(room)
         return found
+
+    async def events(
+        self, room: str, kind: str | None = None, limit: int = 100, before: int | None = None
+    ) -> list[dict[str, Any]]:
+        return await self._call(self._events, room, kind, limit, before)
+
+    def _events(
+        self, room: str, kind: str | None, limit: int, before: int | None
+    ) -> list[dict[str, Any]]:
+        rows = self._conn().execute(
+            "SELECT payload FROM events WHERE room = :room "
+            "AND (:kind IS NULL OR type = :kind) AND (:before IS NULL OR seq < :before) "
+            "ORDER BY seq DESC LIMIT :limit",
+            {"room": room, "kind": kind, "before": before, "limit": limit},
+        )
+        return [json.loads(text) for (text,) in rows]
 
     async def room_ids(self, site: str | None = None) -> list[str]:
         return await self._call(self._room_ids, site)
