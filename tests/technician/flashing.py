@@ -37,7 +37,7 @@ id = "baku/room-2"
 name = "Flash test room"
 
 [devices.projector]
-profile = "epson-escvp21"
+profile = "{projector_profile}"
 port = "{projector}"
 
 [devices.switcher]
@@ -99,7 +99,9 @@ class FlashRoom:
 
 
 @asynccontextmanager
-async def flash_room(folder: Path) -> AsyncIterator[FlashRoom]:
+async def flash_room(
+    folder: Path, projector_profile: str = "epson-escvp21"
+) -> AsyncIterator[FlashRoom]:
     """Simulators, a started room on them and an in-process technician client."""
     async with AsyncExitStack() as stack:
         sims = {
@@ -115,6 +117,7 @@ async def flash_room(folder: Path) -> AsyncIterator[FlashRoom]:
         config = parse_config(
             ROOM_TOML.format(
                 projector=str(folder / "projector"),
+                projector_profile=projector_profile,
                 switcher=f"tcp://127.0.0.1:{sims['switcher'].port}",
             ),
             "room.toml",

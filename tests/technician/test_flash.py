@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.api.conftest import TOKENS, bearer, until
-from tests.technician.flashing import FlashRoom, epson_v2, flash_room, nec
+from tests.technician.flashing import EPSON, FlashRoom, epson_v2, flash_room, nec
 from tribune.drivers.runtime import HealthStatus
 
 FAST = 0.5  # seconds per probe reply: the NEC's 2 s would make a refusal take 4 s
@@ -203,6 +203,9 @@ async def test_rollback_of_a_good_flash_and_the_history(fr: FlashRoom) -> None:
 
 
 async def test_a_second_flash_of_the_same_device_meanwhile_is_a_conflict(fr: FlashRoom) -> None:
+    http = fr.http
+    await http.patch("/api/v1/room/desired", json={"projector": {"power": "on"}})
+    await fr.converged()
     first = asyncio.create_task(fr.flash("projector", nec(), timeout=FAST))
     await until(lambda: "projector" in fr.room.maintenance)
 
@@ -210,11 +213,36 @@ async def test_a_second_flash_of_the_same_device_meanwhile_is_a_conflict(fr: Fla
 
     assert second.status_code == 409
     assert second.json()["type"] == "urn:tribune:problem:flash-in-progress"
-    rollback = await fr.http.post("/api/v1/technician/devices/projector/rollback")
+    rollback = await http.post("/api/v1/technician/devices/projector/rollback")
     assert rollback.status_code == 409
+    # Meanwhile: the device is shown in maintenance, its actions wait, intents are kept.
+    snapshot = (await http.get("/api/v1/devices/projector")).json()
+    assert snapshot["maintenance"] == "flashing nec-projector v1"
+    busy = await http.post("/api/v1/devices/projector/actions/volume_up")
+    assert busy.status_code == 502
+    intent = await http.patch("/api/v1/room/desired", json={"projector": {"input": "hdmi2"}})
+    assert intent.status_code == 202
     assert (await first).status_code == 409  # the NEC: refused by the probe
     assert fr.room.maintenance == {}
+    await fr.converged()
+    assert fr.room.runtimes["projector"].state["input"].value == "hdmi2"
     assert (await fr.flash("projector", epson_v2())).status_code == 200
+
+
+async def test_a_device_that_could_not_start_is_brought_up_by_a_flash(tmp_path: Path) -> None:
+    async with flash_room(tmp_path, projector_profile="epson-eb-x41") as fr:
+        assert "no profile with id 'epson-eb-x41'" in fr.room.broken["projector"]
+        assert fr.room.runtimes["switcher"].health.status is HealthStatus.ONLINE
+
+        answer = await fr.flash("projector", EPSON.read_text(encoding="utf-8"))
+
+        assert answer.status_code == 200, answer.text
+        assert fr.room.broken == {}
+        runtime = fr.room.runtimes["projector"]
+        assert runtime.profile.id == "epson-escvp21"
+        await until(lambda: runtime.health.status is HealthStatus.ONLINE)
+        assert (await fr.http.get("/api/v1/room")).json()["broken"] == {}
+        assert fr.restarted().runtimes["projector"].profile.id == "epson-escvp21"
 
 
 async def test_an_invalid_profile_names_file_line_and_field(fr: FlashRoom) -> None:
