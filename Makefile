@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test lint format clean
+.PHONY: venv demo demo-fleet test lint format clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,6 +16,10 @@ venv: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) -m tribune demo
+
+# A broker, a hub (fleet page on http://127.0.0.1:8090) and 54 rooms: 18 centres x 3 rooms.
+demo-fleet: $(STAMP)
+	$(PY) -m tribune demo --fleet 54
 
 # The panel tests drive Chromium through Playwright's sync API, which keeps an event loop
 # running for its whole session: they get a pytest process of their own.

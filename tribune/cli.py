@@ -291,7 +291,36 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     _service_logging(args)
     data_dir = Path(args.data_dir) if args.data_dir else None
-    return asyncio.run(run_demo(args.host, args.port, args.speed, data_dir))
+    if args.fleet is not None:
+        from tribune.demo_fleet import run_fleet_demo
+
+        if args.fleet < 1:
+            sys.stderr.write("tribune demo: --fleet wants a number of rooms, 1 or more\n")
+            return EXIT_INVALID
+        return asyncio.run(run_fleet_demo(args.fleet, args.hub_port, args.speed, data_dir))
+    if args.broker is not None or args.room_id is not None:
+        from tribune.config import SyncSection
+        from tribune.hub.subscriber import check_room_id
+
+        try:
+            if args.broker is None:
+                raise ValueError("--room-id needs --broker URL")
+            SyncSection(broker=args.broker)
+            check_room_id(args.room_id or "baku/room-1")
+        except ValueError as exc:
+            message = str(exc).splitlines()[-1].strip().removeprefix("Value error, ")
+            sys.stderr.write(f"tribune demo: {message}\n")
+            return EXIT_INVALID
+    return asyncio.run(
+        run_demo(
+            args.host,
+            args.port,
+            args.speed,
+            data_dir,
+            broker=args.broker,
+            room_id=args.room_id or "baku/room-1",
+        )
+    )
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -426,6 +455,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=8080)
     demo.add_argument("--speed", type=float, default=10.0, help="simulator time factor")
     demo.add_argument("--data-dir", help="keep the demo's data here (default: a temp dir)")
+    demo.add_argument("--broker", help="also sync to the hub's broker (mqtt://host:1883)")
+    demo.add_argument("--room-id", help="the room's id at the hub (default baku/room-1)")
+    demo.add_argument(
+        "--fleet",
+        type=int,
+        metavar="N",
+        help="instead: a broker, a hub (fleet page on --hub-port) and N simulated rooms",
+    )
+    demo.add_argument("--hub-port", type=int, default=8090, help="the fleet demo's hub port")
     demo.set_defaults(handler=cmd_demo)
 
     serve = sub.add_parser("serve", help="run the room service (devices, API, panel, schedules)")

@@ -126,8 +126,11 @@ async def run_demo(
     speed: float = 10.0,
     data_dir: Path | None = None,
     started: Any = None,
+    broker: str | None = None,
+    room_id: str = "baku/room-1",
 ) -> int:
-    """Start the simulators, write the demo room config and serve it until stopped."""
+    """Start the simulators, write the demo room config and serve it until stopped; with
+    `broker`, the room also syncs to the hub there as `room_id`."""
     with tempfile.TemporaryDirectory(prefix="tribune-demo-") as scratch:
         folder = data_dir or Path(scratch)
         await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
@@ -152,6 +155,9 @@ async def run_demo(
                 monitor=monitor.link,
                 projector2=f"tcp://127.0.0.1:{projector2.port}",
             )
+            text = text.replace('id = "baku/room-1"', f'id = "{room_id}"', 1)
+            if broker is not None:
+                text += f'\n[sync]\nbroker = "{broker}"\n'
             config_path = folder / "room.toml"
             await asyncio.to_thread(config_path.write_text, text, encoding="utf-8")
             config = parse_config(text, str(config_path))
