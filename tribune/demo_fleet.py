@@ -72,6 +72,7 @@ desired = {{ projector = {{ power = "off" }} }}
 
 [sync]
 broker = "mqtt://127.0.0.1:{broker_port}"
+hub_key_file = "hub.pem"
 """
 
 MOSQUITTO_CONF = """\
@@ -152,9 +153,11 @@ async def run_fleet_demo(
     from tribune.config import parse_config
     from tribune.hub.api import create_hub_app
     from tribune.hub.auth import create_operator
+    from tribune.hub.publisher import Publisher
     from tribune.hub.store import HubStore
     from tribune.hub.subscriber import HubSubscriber
     from tribune.profiles.loader import LoadedProfile, ProfileLoader
+    from tribune.profiles.store import ProfileStore
     from tribune.room import Room
     from tribune.sim import start_simulator
     from tribune.store import Store
@@ -185,7 +188,15 @@ async def run_fleet_demo(
             store = HubStore(folder / "hub" / "hub.db")
             await store.open()
             stack.push_async_callback(store.close)
-            hub = HubSubscriber(store, "127.0.0.1", broker_port, client_id="tribune-hub-demo")
+            publisher = await asyncio.to_thread(Publisher.load_or_create, folder / "hub")
+            hub_pem = publisher.public_pem()
+            hub = HubSubscriber(
+                store,
+                "127.0.0.1",
+                broker_port,
+                client_id="tribune-hub-demo",
+                publisher=publisher,
+            )
             await hub.start()
             stack.push_async_callback(hub.stop)
             names = {op["name"] for op in await store.operators()}
@@ -205,6 +216,7 @@ async def run_fleet_demo(
                     sim.state.lamp_hours = 3100 + index if index % 7 == 6 else 150 + 37 * index
                     room_dir = folder / "rooms" / room_id.replace("/", "--")
                     await asyncio.to_thread(room_dir.mkdir, parents=True, exist_ok=True)
+                    await asyncio.to_thread((room_dir / "hub.pem").write_text, hub_pem)
                     text = ROOM_TOML.format(
                         room_id=room_id,
                         name=room_id.replace("/", " — "),
@@ -215,7 +227,13 @@ async def run_fleet_demo(
                     assert config.sync is not None
                     room_store = Store(room_dir / "tribune.db")
                     await room_store.open()
-                    room = Room(config, room_store, base_dir=room_dir, loader=loader)
+                    room = Room(
+                        config,
+                        room_store,
+                        base_dir=room_dir,
+                        loader=loader,
+                        profiles=ProfileStore(room_dir),
+                    )
                     await room.start()
                     link = SyncClient(room, config.sync, base_dir=room_dir)
                     await link.start()

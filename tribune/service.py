@@ -147,6 +147,7 @@ async def run_service(
             tokens=tokens,
             allowed_hosts=config.api.allowed_hosts,
             panel_dir=panel_dir(),
+            flasher=link.commands.flasher if link is not None else None,
         )
         server = _server_class()(
             uvicorn.Config(app, host=bind_host, port=bind_port, log_level="warning", lifespan="off")

@@ -15,6 +15,7 @@ from tests.sync.conftest import Broker, broker  # noqa: F401 - the fixture, for 
 from tribune.hub import HubStore, HubSubscriber
 from tribune.hub.api import create_hub_app
 from tribune.hub.auth import create_operator
+from tribune.hub.publisher import Publisher
 
 
 @dataclass
@@ -38,7 +39,11 @@ class RunningHub:
 
 @asynccontextmanager
 async def running_hub(
-    running: Broker, data_dir: Path, *, expiry_margin: float = 30.0
+    running: Broker,
+    data_dir: Path,
+    *,
+    expiry_margin: float = 30.0,
+    publisher: Publisher | None = None,
 ) -> AsyncIterator[RunningHub]:
     """Store, link (connected) and API of a hub on `running`."""
     store = HubStore(data_dir / "hub.db")
@@ -51,6 +56,7 @@ async def running_hub(
         reconnect_max=1.0,
         expiry_margin=expiry_margin,
         sweep_interval=0.1,
+        publisher=publisher,
     )
     await link.start()
     token = await create_operator(store, "test-admin", "admin")

@@ -15,6 +15,7 @@ import httpx
 
 from tests.hub.conftest import running_hub
 from tests.hub.test_hub import eventually
+from tests.hub.test_profile_push import bumped_pjlink
 from tests.sync.conftest import Broker, _require_mosquitto, free_port
 from tribune.demo_fleet import fleet_room_ids
 
@@ -108,6 +109,21 @@ async def test_the_fleet_demo_runs_rooms_the_hub_can_command(tmp_path: Path) -> 
                 return statuses if statuses <= {"done", "failed", "expired"} else None
 
             assert await eventually(done, timeout=15) == {"done"}
+
+        # A technician's new PJLink profile version, pushed to three rooms of the fleet.
+        pushed = bumped_pjlink(tmp_path)
+        push = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tribune", "hub", "push-profile", str(pushed),
+            "--rooms", "baku/room-1,baku/room-2,baku-2/room-1", "--device", "projector",
+            "--url", f"http://127.0.0.1:{port}", "--token", token,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await asyncio.wait_for(push.communicate(), 60)
+        assert push.returncode == 0, (out, err)
+        lines = out.decode().strip().splitlines()
+        assert len(lines) == 3
+        assert all("done — projector now pjlink v2.0-fleet" in line for line in lines), lines
+        assert b"3/3" in err  # the progress bar reached the end
     finally:
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), 20) == 0

@@ -42,8 +42,10 @@ def create_app(
     tokens: Tokens,
     allowed_hosts: Sequence[str] = (),
     panel_dir: Path | None = None,
+    flasher: ProfileFlasher | None = None,
 ) -> FastAPI:
-    """The ASGI app for `room`; the caller starts and stops the room around serving it."""
+    """The ASGI app for `room`; the caller starts and stops the room around serving it.
+    `flasher`: the room's one `ProfileFlasher`, when the hub link already has it."""
     app = FastAPI(
         title="tribune room API",
         version=__version__,
@@ -58,7 +60,9 @@ def create_app(
     app.state.epoch = secrets.token_hex(8)
     app.state.technician_sessions = TechnicianSessions()
     # Flashing needs the data dir's profile store (a room built without one cannot flash).
-    app.state.flasher = ProfileFlasher(room, room.profiles) if room.profiles is not None else None
+    if flasher is None and room.profiles is not None:
+        flasher = ProfileFlasher(room, room.profiles)
+    app.state.flasher = flasher  # one per room: a flash from the hub and one from here exclude
     LogRing.installed()  # the technician screen's log tail starts with this service
     install_problem_handlers(app)
     app.include_router(router)

@@ -7,7 +7,10 @@ requests, `admin` also manages operators.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path as FsPath
@@ -26,7 +29,7 @@ from tribune.api.problems import (
 from tribune.hub.auth import NAME_PATTERN, create_operator, token_hash
 from tribune.hub.store import ROLES, Operator
 from tribune.hub.subscriber import HubSubscriber
-from tribune.sync.commands import ACTIONS
+from tribune.sync.commands import ACTIONS, MAX_PAYLOAD
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +76,7 @@ class CommandRequest(BaseModel):
 
 
 class Selector(BaseModel):
-    """Which rooms: exactly one of `site`, `rooms` or `all`."""
+    """Which rooms: exactly one of `site`, `rooms`, `model` or `all`."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -81,13 +84,19 @@ class Selector(BaseModel):
     rooms: list[Annotated[str, Field(pattern=ROOM_ID)]] | None = Field(
         default=None, min_length=1, max_length=MAX_ROOMS, description="`site/room` ids"
     )
+    model: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        description="every room with a device that reports this model (its last state)",
+    )
     all: bool = Field(default=False, description="every room the hub has seen")
 
     @model_validator(mode="after")
     def _one(self) -> Selector:
-        given = (self.site is not None) + (self.rooms is not None) + self.all
-        if given != 1:
-            raise ValueError("selector: give exactly one of site, rooms or all: true")
+        given = (self.site is not None) + (self.rooms is not None) + (self.model is not None)
+        if given + self.all != 1:
+            raise ValueError("selector: give exactly one of site, rooms, model or all: true")
         return self
 
 
@@ -244,6 +253,15 @@ async def post_bulk_command(
             shown = ", ".join(unknown[:10]) + (" …" if len(unknown) > 10 else "")
             raise ApiProblem(404, "not-found", "No such room", f"never seen: {shown}")
         rooms = sorted(set(selector.rooms))
+    elif selector.model is not None:
+        rooms = [
+            room["id"]
+            for room in await hub.store.rooms()
+            if any(d.get("model") == selector.model for d in room["devices"].values())
+        ]
+        if not rooms:
+            detail = f"no room has a device reporting model {selector.model!r}"
+            raise ApiProblem(404, "not-found", "No rooms", detail)
     else:
         rooms = await hub.store.room_ids(selector.site)
         if not rooms:
@@ -373,11 +391,54 @@ async def _send(
     hub: HubSubscriber, rooms: list[str], body: CommandRequest, caller: Operator
 ) -> CommandAccepted:
     issued_by = f"operator:{caller.name}"
-    command_id = await hub.send_command(rooms, body.action, body.args, issued_by, body.ttl_s)
+    args = body.args
+    if body.action == "profile.push":
+        args = await asyncio.to_thread(_profile_push_args, args)
+    command_id = await hub.send_command(rooms, body.action, args, issued_by, body.ttl_s)
     log.warning(
         "hub: %s sent %s to %d room(s): command %s", issued_by, body.action, len(rooms), command_id
     )
     return CommandAccepted(id=command_id, rooms=rooms)
+
+
+PUSH_KEYS = {"profile", "filename", "device", "model", "force"}
+PUSH_MAX = MAX_PAYLOAD - 4096  # room for the id, deadline, signature and the rest of the body
+
+
+def _profile_push_args(args: dict[str, Any]) -> dict[str, Any]:
+    """Validate a pushed profile as a room will (shipped parents included) and add its
+    SHA-256 and file name; 422 naming the line and field when it is not a valid profile."""
+    from tribune.errors import ConfigError
+    from tribune.profiles.flash import stage_profile
+    from tribune.profiles.store import ProfileStore, sha256_of
+
+    unknown = set(args) - PUSH_KEYS
+    if unknown:
+        detail = f"args: unknown keys {', '.join(sorted(unknown))} (want {', '.join(PUSH_KEYS)})"
+        raise ApiProblem(422, "invalid-request", "Invalid request", detail)
+    text = args.get("profile")
+    if not isinstance(text, str) or not text.strip():
+        raise ApiProblem(422, "invalid-request", "Invalid request", "args.profile: want YAML text")
+    for key in ("device", "model", "filename"):
+        if key in args and not isinstance(args[key], str):
+            raise ApiProblem(422, "invalid-request", "Invalid request", f"args.{key}: want text")
+    if "force" in args and not isinstance(args["force"], bool):
+        detail = "args.force: want true or false"
+        raise ApiProblem(422, "invalid-request", "Invalid request", detail)
+    data = text.encode()
+    name = args.get("filename") or "profile.yaml"
+    with tempfile.TemporaryDirectory(prefix="tribune-hub-push-") as scratch:
+        try:
+            folder = FsPath(scratch)
+            _, loaded = stage_profile(ProfileStore(folder), data, name, folder)
+        except ConfigError as exc:
+            raise ApiProblem(422, "invalid-profile", "Invalid profile", str(exc)) from None
+    pushed = {**args, "filename": f"{loaded.profile.id}.yaml", "sha256": sha256_of(data)}
+    size = len(json.dumps(pushed).encode())
+    if size > PUSH_MAX:
+        detail = f"the profile makes a {size}-byte command; rooms take at most {PUSH_MAX}"
+        raise ApiProblem(422, "invalid-profile", "Profile too large to push", detail)
+    return pushed
 
 
 def create_hub_app(hub: HubSubscriber, thresholds: Thresholds | None = None) -> FastAPI:

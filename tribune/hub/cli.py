@@ -39,7 +39,7 @@ def add_hub_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParse
     parser.add_argument("--data-dir", help="where hub.db lives (default /var/lib/tribune-hub)")
     parser.set_defaults(handler=cmd_hub)
 
-    sub = parser.add_subparsers(dest="hub_command", metavar="{token}")
+    sub = parser.add_subparsers(dest="hub_command", metavar="{token,publisher-key,push-profile}")
     token = sub.add_parser("token", help="operators' API tokens")
     tokens = token.add_subparsers(dest="token_command", metavar="{create,list,revoke}")
     token.set_defaults(handler=lambda _args: _usage(token))
@@ -56,9 +56,21 @@ def add_hub_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParse
     revoke.add_argument("name")
     revoke.set_defaults(handler=cmd_token_revoke)
 
-    for each in (create, listing, revoke):
+    key = sub.add_parser(
+        "publisher-key",
+        help="print the hub's public key, for the rooms' [sync] hub_key_file",
+        description="The hub signs profile pushes with its publisher key (made on first use "
+        "in the data dir); rooms accept only pushes signed by it.",
+    )
+    key.set_defaults(handler=cmd_publisher_key)
+
+    for each in (create, listing, revoke, key):
         each.add_argument("--data-dir", help="the hub's data dir (default /var/lib/tribune-hub)")
         each.add_argument("--config", help="hub.toml, for its data_dir")
+
+    from tribune.hub.push import add_push_parser
+
+    add_push_parser(sub)
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:
@@ -147,6 +159,19 @@ def cmd_token_create(args: argparse.Namespace) -> int:
         f"operator {args.name} ({args.role}) created; the token is shown only now — keep it:\n"
     )
     sys.stdout.write(token + "\n")
+    return EXIT_OK
+
+
+def cmd_publisher_key(args: argparse.Namespace) -> int:
+    """Print the public half of the hub's publisher key."""
+    from tribune.hub.publisher import Publisher
+
+    try:
+        publisher = Publisher.load_or_create(_data_dir(args))
+    except (OSError, ValueError, ConfigError) as exc:
+        sys.stderr.write(f"tribune hub publisher-key: {exc}\n")
+        return EXIT_INVALID
+    sys.stdout.write(publisher.public_pem())
     return EXIT_OK
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from tribune.hub.api import Thresholds, create_hub_app
 from tribune.hub.config import BrokerLink, HubConfig
+from tribune.hub.publisher import Publisher
 from tribune.hub.store import HubStore
 from tribune.hub.subscriber import HubSubscriber
 
@@ -30,6 +31,7 @@ async def run_hub(config: HubConfig, link: BrokerLink) -> int:
             "`tribune hub token create NAME --role admin --data-dir %s`",
             settings.data_dir,
         )
+    publisher = await asyncio.to_thread(Publisher.load_or_create, Path(settings.data_dir))
     hub = HubSubscriber(
         store,
         link.host,
@@ -39,6 +41,7 @@ async def run_hub(config: HubConfig, link: BrokerLink) -> int:
         password=link.password,
         client_id=link.client_id,
         expiry_margin=config.commands.expiry_margin_s,
+        publisher=publisher,
     )
     await hub.start()
     host, port = settings.host, settings.port

@@ -640,7 +640,7 @@ class HubStore(SqliteThread, HubStorage):
             db.execute("ALTER TABLE rooms ADD COLUMN summary TEXT")
 
 
-SUMMARY_READINGS = ("power", "input", "lamp_hours", "filter_hours", "video_mute")
+SUMMARY_READINGS = ("power", "input", "lamp_hours", "filter_hours", "video_mute", "model")
 
 
 def summarize(state: dict[str, Any]) -> dict[str, Any]:

@@ -26,9 +26,11 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from tribune.drivers.reconnect import Backoff
+from tribune.hub.publisher import Publisher
 from tribune.hub.store import RESULTS, HubCommand, HubStorage
 from tribune.sync.client import LinkState
 from tribune.sync.commands import ACTIONS, COMMAND_ID
+from tribune.sync.profile_push import push_message
 from tribune.sync.topics import PREFIX, Topics, iso
 
 log = logging.getLogger(__name__)
@@ -57,6 +59,7 @@ class HubSubscriber:
         reconnect_max: float = 30.0,
         expiry_margin: float = 30.0,
         sweep_interval: float = 1.0,
+        publisher: Publisher | None = None,
     ) -> None:
         self.store = store
         self.host = host
@@ -68,6 +71,7 @@ class HubSubscriber:
         self.reconnect_max = reconnect_max
         self.expiry_margin = expiry_margin
         self.sweep_interval = sweep_interval
+        self.publisher = publisher  # signs profile pushes
         self.state = LinkState.DISCONNECTED
         self.connected = asyncio.Event()
         self.connects = 0
@@ -233,12 +237,17 @@ class HubSubscriber:
                     raise outcome
 
     async def _publish(self, client: aiomqtt.Client, command: HubCommand, room: str) -> None:
+        deadline = iso(datetime.fromtimestamp(command.deadline, UTC))
+        args = command.args
+        if command.action == "profile.push" and self.publisher is not None:
+            message = push_message(command.id, deadline, str(args.get("sha256", "")))
+            args = {**args, "signature": self.publisher.sign(message)}
         body = {
             "id": command.id,
             "action": command.action,
-            "args": command.args,
+            "args": args,
             "issued_by": command.issued_by,
-            "deadline": iso(datetime.fromtimestamp(command.deadline, UTC)),
+            "deadline": deadline,
             "room": room,
         }
         props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]

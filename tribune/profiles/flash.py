@@ -545,3 +545,11 @@ def _quiet(read: Any, profile_id: str) -> str | None:
     except ConfigError:
         return None
     return value
+
+
+def stage_profile(
+    store: ProfileStore, data: bytes, name: str, folder: Path
+) -> tuple[Path, LoadedProfile]:
+    """Validate profile bytes as `store` would install them (`ProfileError` naming `name`, the
+    line and the field), staged as `<id>.yaml` in `folder`. Blocking: run it in a thread."""
+    return _stage(store, data, name, folder)

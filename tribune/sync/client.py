@@ -59,6 +59,7 @@ class SyncClient:
         *,
         base_dir: Path,
         schedule: ScheduleHandler | None = None,
+        flasher: Any = None,
     ) -> None:
         self.room = room
         self.settings = settings
@@ -71,7 +72,11 @@ class SyncClient:
             max_rows=settings.outbox_max_events,
             max_age=settings.outbox_max_age_hours * 3600,
         )
-        self.commands = CommandRunner(room, schedule=schedule)
+        if flasher is None and room.profiles is not None:
+            from tribune.profiles.flash import ProfileFlasher
+
+            flasher = ProfileFlasher(room, room.profiles)
+        self.commands = CommandRunner(room, schedule=schedule, flasher=flasher)
         self.state = LinkState.DISCONNECTED
         self.connected = asyncio.Event()
         self.connects = 0
@@ -86,6 +91,8 @@ class SyncClient:
 
     async def start(self) -> None:
         """Follow the room and start linking to the broker (returns at once)."""
+        if self.settings.hub_key_file is not None:
+            self.commands.hub_key = await asyncio.to_thread(self._hub_key)
         self.feed.attach()
         self._tasks = [
             asyncio.create_task(self.feed.run(), name="sync-feed"),
@@ -165,6 +172,18 @@ class SyncClient:
             tls_context=context,
             logger=logging.getLogger("tribune.sync.mqtt"),
         )
+
+    def _hub_key(self) -> Any:
+        from tribune.sync.profile_push import load_public_key
+
+        assert self.settings.hub_key_file is not None
+        path = (self.base_dir / self.settings.hub_key_file).expanduser()
+        try:
+            return load_public_key(path.read_bytes())
+        except (OSError, ValueError) as exc:
+            # The room runs on; only profile pushes are refused, and they say why.
+            log.error("sync.hub_key_file %s: %s; profile pushes will be refused", path, exc)
+            return None
 
     def _tls_context(self) -> ssl.SSLContext:
         settings = self.settings

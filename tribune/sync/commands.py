@@ -25,13 +25,21 @@ from tribune.sync.topics import iso, utc_now
 
 log = logging.getLogger(__name__)
 
-ACTIONS = ("scene.activate", "desired.patch", "device.action", "schedule.set")
+ACTIONS = ("scene.activate", "desired.patch", "device.action", "schedule.set", "profile.push")
 MAX_PAYLOAD = 64 * 1024
 # No MQTT wildcards (`+`, `#`) and no `/`: an id may become part of a topic on the hub side.
 COMMAND_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 ISSUER = re.compile(r"^[^\x00-\x1f]{1,128}$")
 
 ScheduleHandler = Callable[[list[ScheduleEntry]], Awaitable[None]]
+
+
+class CommandFailedError(Exception):
+    """The command ran and did not succeed; `detail` says how, per part."""
+
+    def __init__(self, detail: dict[str, Any]) -> None:
+        super().__init__("failed")
+        self.detail = detail
 
 
 class MalformedCommandError(ValueError):
@@ -112,10 +120,14 @@ class CommandRunner:
         room: Room,
         *,
         schedule: ScheduleHandler | None = None,
+        flasher: Any = None,
+        hub_key: Any = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.room = room
         self.schedule = schedule
+        self.flasher = flasher  # a ProfileFlasher, for `profile.push`
+        self.hub_key = hub_key  # the hub's Ed25519 public key: pushes must be signed with it
         self.clock = clock
 
     async def handle(self, payload: bytes) -> dict[str, Any]:
@@ -154,6 +166,8 @@ class CommandRunner:
             return result(command.id, "expired", f"deadline {iso(command.deadline)} passed")
         try:
             detail = await self._dispatch(command)
+        except CommandFailedError as exc:
+            return result(command.id, "failed", exc.detail)
         except (TribuneError, ValueError, TypeError, KeyError) as exc:
             return result(command.id, "failed", str(exc) or type(exc).__name__)
         return result(command.id, "done", detail)
@@ -176,9 +190,22 @@ class CommandRunner:
             entry = await self.room.device_action(
                 _text(args, "device"), _text(args, "action"), params, who=who, actor=actor
             )
+        elif command.action == "profile.push":
+            return await self._push_profile(command)
         else:
             return await self._set_schedule(command)
         return {"audit_id": entry.id, "result": "done" if entry.result == "running" else "accepted"}
+
+    async def _push_profile(self, command: Command) -> dict[str, Any]:
+        from tribune.sync.profile_push import check_push, run_push
+
+        text = check_push(command.args, self.hub_key, command.id, iso(command.deadline))
+        flashed, detail = await run_push(
+            self.flasher, self.room, command.args, text, command.issued_by
+        )
+        if not flashed:
+            raise CommandFailedError(detail)
+        return detail
 
     async def _set_schedule(self, command: Command) -> dict[str, Any]:
         if self.schedule is None:
