@@ -136,8 +136,11 @@ async def test_bulk_class_end_to_a_centre_is_done_per_room_and_expired_for_an_of
         links["baku/studio"] = await _link(studio, broker, tmp_path / "baku-studio")
         await asyncio.sleep(1.0)
         assert studio.desired["projector"]["power"] == "on"
+        # The broker drops the message once its expiry passes (a second's granularity): if it
+        # still hands it over, the room refuses it as expired. Either way it is not run.
         audit = await studio.store.audit_tail()
-        assert not [e for e in audit if e.action == "scene.activate" and e.who == "hub"]
+        from_hub = [e.result for e in audit if e.action == "scene.activate" and e.who == "hub"]
+        assert from_hub in ([], ["expired"])
         after: Any = (await hub.http.get(f"/api/v1/commands/{command_id}")).json()
         assert after["rooms"]["baku/studio"]["status"] == "expired"
         for link in links.values():
