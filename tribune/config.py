@@ -10,9 +10,17 @@ import difflib
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, NamedTuple, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from tribune.errors import ConfigError
 
@@ -236,6 +244,191 @@ class SyncSection(Strict):
             raise ConfigError(f"sync.password_file {path}: {exc.strerror}") from None
 
 
+# --- [buttons]: physical lectern keys (tribune/inputs, docs/buttons.md) ----------------------
+
+INTENT_FORMS = "scene:ID, source:ID, action:DEVICE.ACTION or desired:DEVICE.CAPABILITY=VALUE"
+LED_FORMS = "scene:ID, source:ID or power:DEVICE"
+_WORD = r"^[A-Za-z0-9_]{1,64}$"
+
+
+class KeyIntent(NamedTuple):
+    """What a key asks of the room: `scene:class-start`, `action:board.volume_up`..."""
+
+    kind: Literal["scene", "source", "action", "desired"]
+    target: str  # the scene, source or device id
+    name: str | None = None  # the action or capability
+    value: str | None = None  # the desired value; `toggle` flips an on/off capability
+
+    def __str__(self) -> str:
+        if self.kind in ("scene", "source"):
+            return f"{self.kind}:{self.target}"
+        if self.kind == "action":
+            return f"action:{self.target}.{self.name}"
+        return f"desired:{self.target}.{self.name}={self.value}"
+
+
+def parse_intent(text: str) -> KeyIntent:
+    """`scene:ID`, `source:ID`, `action:DEVICE.ACTION`, `desired:DEVICE.CAPABILITY=VALUE`."""
+    kind, _, rest = text.partition(":")
+    if kind in ("scene", "source") and re.match(NAME, rest):
+        return KeyIntent("scene" if kind == "scene" else "source", rest)
+    if kind == "action":
+        device, _, action = rest.partition(".")
+        if re.match(NAME, device) and re.match(_WORD, action):
+            return KeyIntent("action", device, action)
+    if kind == "desired":
+        left, _, value = rest.partition("=")
+        device, _, capability = left.partition(".")
+        if re.match(NAME, device) and re.match(_WORD, capability) and value.strip():
+            return KeyIntent("desired", device, capability, value.strip())
+    raise ValueError(f"{text!r}: want {INTENT_FORMS}")
+
+
+def parse_led_condition(text: str) -> tuple[Literal["scene", "source", "power"], str]:
+    """`scene:ID` (the last scene activated), `source:ID` (shown now), `power:DEVICE` (on)."""
+    kind, _, target = text.partition(":")
+    if re.match(NAME, target):
+        if kind == "scene":
+            return "scene", target
+        if kind == "source":
+            return "source", target
+        if kind == "power":
+            return "power", target
+    raise ValueError(f"{text!r}: want {LED_FORMS}")
+
+
+def _event_code(name: str, prefixes: tuple[str, ...], what: str, shown_by: str) -> str:
+    """A key or LED name checked against the kernel's (python-evdev's `ecodes`)."""
+    try:
+        from evdev import ecodes
+    except ImportError:  # not Linux: the form only
+        if re.match(r"^(" + "|".join(prefixes) + r")[A-Z0-9_]+$", name):
+            return name
+        raise ValueError(f"{name!r}: not a {what} name (e.g. {prefixes[0]}...)") from None
+    known = [n for n in ecodes.ecodes if n.startswith(prefixes)]
+    if name not in known:
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(f"unknown {what} {name!r}{hint}; {shown_by}")
+    return name
+
+
+def _key_name(name: str) -> str:
+    return _event_code(name, ("KEY_", "BTN_"), "key code", "`tribune buttons listen` shows keys")
+
+
+def _led_name(name: str) -> str:
+    return _event_code(name, ("LED_",), "LED", "`tribune buttons list` shows a keypad's LEDs")
+
+
+KeyName = Annotated[str, AfterValidator(_key_name)]
+LedName = Annotated[str, AfterValidator(_led_name)]
+
+
+class KeyBinding(Strict):
+    """What one key does. `KEY_F1 = "scene:class-start"` is short for `{ press = ... }`.
+
+    `press` runs when the key goes down — or, if the key also has `long`, when it comes back
+    up before `long_press` seconds; `long` runs once the key has been held that long;
+    `repeat` runs `press` again while the key is held (volume up).
+    """
+
+    press: str | None = None
+    long: str | None = None
+    repeat: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short(cls, value: Any) -> Any:
+        return {"press": value} if isinstance(value, str) else value
+
+    @field_validator("press", "long")
+    @classmethod
+    def _intent(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_intent(value)
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> KeyBinding:
+        if self.press is None and self.long is None:
+            raise ValueError("give `press`, `long` or both")
+        if self.repeat and (self.press is None or self.long is not None):
+            raise ValueError("`repeat` needs `press` and no `long` (a held key repeats)")
+        return self
+
+
+class KeypadConfig(Strict):
+    """A keypad (or a button panel that presents itself as a keyboard) and its keys.
+
+    Matched by `path` (a `/dev/input/by-id/...` link: stable across replugs), or by `name`
+    and/or `vid_pid` as `tribune buttons list` shows them. Every event node of the matched
+    device that can send one of the mapped keys is opened (keypads often have two).
+    """
+
+    path: Annotated[str, Field(pattern=r"^/dev/input/")] | None = None
+    name: Annotated[str, Field(min_length=1)] | None = None
+    vid_pid: Annotated[str, Field(pattern=r"^[0-9a-fA-F]{4}:[0-9a-fA-F]{4}$")] | None = None
+    # Exclusive (EVIOCGRAB): the keys do not also type into the kiosk browser.
+    grab: bool = True
+    keys: Annotated[dict[KeyName, KeyBinding], Field(min_length=1)]
+    # LED name -> when it is lit: `LED_NUML = "scene:class-start"`.
+    leds: dict[LedName, str] = Field(default_factory=dict)
+
+    @field_validator("leds")
+    @classmethod
+    def _conditions(cls, value: dict[str, str]) -> dict[str, str]:
+        for condition in value.values():
+            parse_led_condition(condition)
+        return value
+
+    @model_validator(mode="after")
+    def _matched(self) -> KeypadConfig:
+        if self.path is None and self.name is None and self.vid_pid is None:
+            raise ValueError("give `path` (/dev/input/by-id/...), or `name` and/or `vid_pid`")
+        if self.path is not None and (self.name is not None or self.vid_pid is not None):
+            raise ValueError("give `path`, or `name`/`vid_pid`, not both")
+        return self
+
+
+class ButtonsSection(Strict):
+    """Physical keys: timing shared by every keypad, and the keypads (see docs/buttons.md)."""
+
+    long_press: Annotated[float, Field(ge=0.1, le=10)] = 0.8  # seconds held for `long`
+    repeat_delay: Annotated[float, Field(ge=0.05, le=5)] = 0.5  # held this long, then repeats
+    repeat_rate: Annotated[float, Field(gt=0, le=50)] = 5.0  # repeats per second
+    debounce: Annotated[float, Field(ge=0, le=0.5)] = 0.03  # changes closer than this: bounce
+    keypads: dict[Annotated[str, Field(pattern=NAME)], KeypadConfig] = Field(default_factory=dict)
+
+
+def _button_references(config: RoomConfig) -> None:
+    """The scenes, sources and devices keys and LEDs name exist (actions: `tribune.inputs`)."""
+    for pad_name, pad in config.buttons.keypads.items():
+        for key, binding in pad.keys.items():
+            for when in ("press", "long"):
+                text = getattr(binding, when)
+                if text is not None:
+                    intent = parse_intent(text)
+                    where = f"buttons.keypads.{pad_name}.keys.{key}.{when}"
+                    _check_target(config, where, intent.kind, intent.target)
+        for led, condition in pad.leds.items():
+            kind, target = parse_led_condition(condition)
+            where = f"buttons.keypads.{pad_name}.leds.{led}"
+            _check_target(config, where, "desired" if kind == "power" else kind, target)
+
+
+def _check_target(config: RoomConfig, where: str, kind: str, target: str) -> None:
+    table: dict[str, Any]
+    if kind == "scene":
+        table, what = dict(config.scenes), "scene"
+    elif kind == "source":
+        table, what = dict(config.sources), "source"
+    else:
+        table, what = dict(config.devices), "device"
+    if target not in table:
+        raise ValueError(f"{where}: no {what} {target!r} ({what}s: {', '.join(table) or 'none'})")
+
+
 class RoomConfig(Strict):
     """The whole `room.toml`."""
 
@@ -246,8 +439,8 @@ class RoomConfig(Strict):
     schedule: list[ScheduleConfig] = Field(default_factory=list)
     api: ApiSection = Field(default_factory=ApiSection)
     panel: PanelSection = Field(default_factory=PanelSection)
-    # Reserved for physical keys (a later release); kept as given.
-    buttons: dict[str, Any] = Field(default_factory=dict)
+    # Physical keys on the lectern: keypads and what their keys do (docs/buttons.md).
+    buttons: ButtonsSection = Field(default_factory=ButtonsSection)
     # The hub link; absent (or an empty table) means the room runs on its own.
     sync: SyncSection | None = None
 
@@ -284,6 +477,11 @@ class RoomConfig(Strict):
             if timer.id in seen:
                 raise ValueError(f"schedule.{i}.id: {timer.id!r} is used twice")
             seen.add(timer.id)
+        return self
+
+    @model_validator(mode="after")
+    def _buttons_references(self) -> RoomConfig:
+        _button_references(self)
         return self
 
     @model_validator(mode="after")
@@ -339,7 +537,7 @@ def _split_key(key: str) -> list[str]:
 
 def _describe(error: Any, root: type[BaseModel]) -> str:
     loc: Path_ = tuple(error["loc"])
-    field = ".".join(str(p) for p in loc) or "(top)"
+    field = ".".join(str(p) for p in loc if p != "[key]") or "(top)"  # [key]: a dict key
     if error["type"] == "extra_forbidden":
         return f"{field}: unknown key{_hint(loc, root)}"
     if error["type"] == "missing":
