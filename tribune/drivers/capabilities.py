@@ -14,13 +14,21 @@ from typing import Any, Literal
 from tribune.drivers.codecs.base import Frame
 from tribune.errors import (
     AuthenticationError,
+    ConfigError,
     DeviceBusyError,
     DeviceError,
     DeviceRefusedError,
     NotSupportedError,
     ProtocolError,
 )
-from tribune.profiles.schema import POWER_STATES, Capability, Command, Profile, ValueType
+from tribune.profiles.schema import (
+    HEX_CODECS,
+    POWER_STATES,
+    Capability,
+    Command,
+    Profile,
+    ValueType,
+)
 from tribune.profiles.templates import ReplyPattern, SendTemplate, compile_reply, compile_send
 
 Value = str | int | bool | dict[str, str]
@@ -82,6 +90,7 @@ class CompiledCapability:
     get: CompiledCommand | None
     set: CompiledCommand | None
     set_each: dict[str, CompiledCommand] = field(default_factory=dict)
+    bit: int | None = None  # the reading is this bit (0 = least significant) of the capture
 
     @property
     def readable(self) -> bool:
@@ -103,11 +112,15 @@ class CompiledCapability:
 class CompiledProfile:
     """A profile with its templates compiled for its codec."""
 
-    def __init__(self, profile: Profile) -> None:
+    def __init__(self, profile: Profile, options: Mapping[str, str] | None = None) -> None:
+        """`options` are the device's (the profile's defaults fill in the rest): a capability
+        may take a bit (`bit: '{channel}'`) or its value names (`'{on}'`) from them."""
         self.profile = profile
-        self.binary = profile.codec == "binary"
+        self.binary = profile.codec in HEX_CODECS
+        self.options = device_options(profile, options)
         self.capabilities: dict[str, CompiledCapability] = {}
         for name, spec in profile.capabilities.items():
+            spec = _named_values(name, spec, self.options)
             self.capabilities[name] = CompiledCapability(
                 name=name,
                 type=profile.value_type(name),
@@ -118,6 +131,7 @@ class CompiledProfile:
                     k: self._command_required(c, spec.byteorder)
                     for k, c in (spec.set_each or {}).items()
                 },
+                bit=_bit(name, spec.bit, self.options),
             )
         self.actions = {
             name: CompiledCommand(
@@ -310,6 +324,12 @@ class CompiledProfile:
         wire = groups.get("value")
         if wire is None:
             raise ProtocolError(f"{cap.name}: the reply pattern captured no value")
+        if cap.bit is not None:
+            try:
+                number = int(wire, 16) if self.binary else int(wire.strip(), cap.spec.base)
+            except ValueError:
+                raise ProtocolError(f"{cap.name}: {wire!r} is not a bit field") from None
+            wire = "1" if number >> cap.bit & 1 else "0"
         if cap.spec.read is not None and wire in cap.spec.read:
             return self._typed(cap, cap.spec.read[wire])
         if cap.spec.values is not None:
@@ -341,6 +361,60 @@ class CompiledProfile:
         if cap.type is ValueType.BOOL:
             return semantic == "on"
         return semantic
+
+
+_OPTION = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
+
+
+def device_options(profile: Profile, given: Mapping[str, str] | None) -> dict[str, str]:
+    """The profile's option defaults with a device's options on top, checked against choices."""
+    options = {k: v.default for k, v in profile.options.items() if v.default is not None}
+    options.update(given or {})
+    for key, value in options.items():
+        spec = profile.options.get(key)
+        if spec is not None and spec.choices is not None and value not in spec.choices:
+            raise ConfigError(
+                f"option {key} = {value!r}: profile {profile.id!r} takes one of "
+                + ", ".join(spec.choices)
+            )
+    return options
+
+
+def _with_options(where: str, text: str, options: Mapping[str, str]) -> str:
+    def value_of(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in options:
+            raise ConfigError(f"{where}: {text!r} needs the device option {name!r}")
+        return options[name]
+
+    return _OPTION.sub(value_of, text)
+
+
+def _named_values(name: str, spec: Capability, options: Mapping[str, str]) -> Capability:
+    """`spec` with value names taken from the device's options (`'{on}'` -> `down`)."""
+    values, read = spec.values, spec.read
+    if not any("{" in key for key in values or {}) and not any(
+        "{" in v for v in (read or {}).values()
+    ):
+        return spec
+    where = f"capability {name}"
+    if values is not None:
+        values = {_with_options(where, k, options): v for k, v in values.items()}
+        if len(values) < len(spec.values or {}):
+            raise ConfigError(f"{where}: two values have the same name ({', '.join(values)})")
+    if read is not None:
+        read = {k: _with_options(where, v, options) for k, v in read.items()}
+    return spec.model_copy(update={"values": values, "read": read})
+
+
+def _bit(name: str, bit: str | None, options: Mapping[str, str]) -> int | None:
+    """The 0-based bit a capability reads, from its 1-based `bit` (a number or an option)."""
+    if bit is None:
+        return None
+    text = _with_options(f"capability {name}: bit", bit, options)
+    if not text.isdigit() or not 1 <= int(text) <= 64:
+        raise ConfigError(f"capability {name}: bit {bit!r} is {text!r}, not a number 1..64")
+    return int(text) - 1
 
 
 def _canonical(text: str) -> str:

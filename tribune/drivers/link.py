@@ -21,6 +21,7 @@ from tribune.errors import (
 log = logging.getLogger(__name__)
 
 FrameFilter = Callable[[Frame], bool]
+TransportFactory = Callable[[str, LineSettings], Transport]
 
 
 class DeviceLink:
@@ -37,8 +38,12 @@ class DeviceLink:
         on_lost: Callable[[Exception], None] | None = None,
         handshake_timeout: float = 3.0,
         name: str = "",
+        transport_factory: TransportFactory | None = None,
     ) -> None:
+        """`transport_factory` builds the transport for the URL (default: `open_transport`;
+        tests hand a USB transport a fake pyusb backend through it)."""
         self.url = url
+        self.transport_factory = transport_factory or open_transport
         self.name = name or url
         self.codec = codec
         self.settings = settings or LineSettings()
@@ -66,7 +71,7 @@ class DeviceLink:
         """Open the link and run the handshake; raises `LinkError` or `AuthenticationError`."""
         await self.close()
         self.state = ConnectionState.CONNECTING
-        transport = open_transport(self.url, self.settings)
+        transport = self.transport_factory(self.url, self.settings)
         try:
             # Bounded: a serial server that drops packets would otherwise stall for minutes.
             async with asyncio.timeout(self.handshake_timeout):

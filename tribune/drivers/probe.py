@@ -18,7 +18,7 @@ from tribune.drivers.capabilities import CompiledCapability, CompiledProfile, Va
 from tribune.drivers.codecs import make_codec
 from tribune.drivers.codecs.base import Frame
 from tribune.drivers.link import DeviceLink
-from tribune.drivers.runtime import line_settings, session_for
+from tribune.drivers.runtime import check_port, line_settings, session_for
 from tribune.drivers.transport import LineSettings
 from tribune.errors import (
     AuthenticationError,
@@ -159,13 +159,13 @@ class Prober:
         retries: int | None = None,
         handshake_timeout: float | None = None,
     ) -> None:
+        check_port(profile, port)
         self.profile = profile
         self.port = port
-        self.compiled = CompiledProfile(profile)
+        self.compiled = CompiledProfile(profile, options)
         self.timeout = timeout or profile.timing.reply_timeout
         self.retries = profile.timing.retries if retries is None else retries
-        self.options = {k: v.default for k, v in profile.options.items() if v.default is not None}
-        self.options.update(options or {})
+        self.options = dict(self.compiled.options)
         self.settings: LineSettings = line_settings(profile, line)
         self.link = DeviceLink(
             port,
@@ -181,7 +181,7 @@ class Prober:
     @property
     def is_serial(self) -> bool:
         """Whether the port is a serial line (line settings apply)."""
-        return not self.port.startswith(("tcp://", "socket://"))
+        return not self.port.startswith(("tcp://", "socket://", "usb://"))
 
     async def __aenter__(self) -> Prober:
         await self.link.open()

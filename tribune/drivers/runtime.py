@@ -27,12 +27,13 @@ from tribune.drivers.capabilities import (
 )
 from tribune.drivers.codecs import make_codec
 from tribune.drivers.codecs.base import Frame
-from tribune.drivers.link import DeviceLink
+from tribune.drivers.link import DeviceLink, TransportFactory
 from tribune.drivers.reconnect import Backoff
 from tribune.drivers.sessions import EscVpNetSession, PjlinkSession, Session, WakeupSession
 from tribune.drivers.transport import ConnectionState, LineSettings
 from tribune.errors import (
     AuthenticationError,
+    ConfigError,
     DeviceBusyError,
     DeviceError,
     DeviceTimeoutError,
@@ -170,6 +171,21 @@ def session_for(profile: Profile, url: str, password: str | None) -> Session:
     return Session()
 
 
+def check_port(profile: Profile, port: str) -> None:
+    """A USB profile needs a `usb://` port and nothing else does: `ConfigError` otherwise."""
+    usb_port = port.startswith("usb://")
+    if profile.codec == "usb" and not usb_port:
+        raise ConfigError(
+            f"profile {profile.id!r} talks USB control transfers: its port is usb://VID:PID "
+            f"(e.g. usb://16c0:05df?serial=ABCDE; `tribune usb scan` lists them), not {port!r}"
+        )
+    if usb_port and profile.codec != "usb":
+        raise ConfigError(
+            f"{port}: a usb:// port is for USB profiles; profile {profile.id!r} speaks "
+            f"{profile.codec} over a serial line or TCP"
+        )
+
+
 def line_settings(profile: Profile, overrides: Mapping[str, Any] | None = None) -> LineSettings:
     """The profile's serial settings with a device's overrides on top."""
     base = profile.link.serial.model_dump() if profile.link.serial else {}
@@ -190,14 +206,15 @@ class DeviceRuntime:
         line: Mapping[str, Any] | None = None,
         password: str | None = None,
         poll: bool = True,
+        transport_factory: TransportFactory | None = None,
     ) -> None:
+        check_port(profile, port)
         self.id = device_id
         self.profile = profile
-        self.compiled = CompiledProfile(profile)
+        self.compiled = CompiledProfile(profile, options)
         self.port = port
         self.timing = profile.timing
-        self.options = {k: v.default for k, v in profile.options.items() if v.default is not None}
-        self.options.update(options or {})
+        self.options = dict(self.compiled.options)
         self.polling = poll
         self.state: dict[str, Reading] = {}
         self.health = Health()
@@ -212,6 +229,7 @@ class DeviceRuntime:
             on_lost=self._on_lost,
             handshake_timeout=max(3.0, profile.timing.reply_timeout),
             name=device_id,
+            transport_factory=transport_factory,
         )
         self._queue: deque[_Job] = deque()
         self._wakeup = asyncio.Event()

@@ -2,7 +2,8 @@
 
 `open_transport(url, serial_settings)` picks the implementation from the port URL:
 `tcp://host:port` is a plain socket; a device path (`/dev/ttyUSB0`, `/dev/serial/by-id/...`),
-`socket://host:port` and `rfc2217://host:port` go through pyserial. Every transport reads into a
+`socket://host:port` and `rfc2217://host:port` go through pyserial; `usb://VID:PID?...` is USB
+control transfers through pyusb (`usb_transport.py`). Every transport reads into a
 queue of chunks; `read()` raises `LinkClosedError` once the peer or the port is gone.
 """
 
@@ -295,8 +296,12 @@ def open_transport(url: str, settings: LineSettings | None = None) -> Transport:
         return TcpTransport(url)
     if scheme == "rfc2217":
         return ThreadedSerialTransport(url, settings)
+    if scheme == "usb":
+        from tribune.drivers.usb_transport import UsbTransport  # pyusb only when asked for
+
+        return UsbTransport(url)
     if scheme in ("socket", "") or url.startswith("/"):
         return SerialTransport(url, settings)
     raise ConfigError(
-        f"unsupported port {url!r}: use a device path, tcp://, socket:// or rfc2217://"
+        f"unsupported port {url!r}: use a device path, tcp://, socket://, rfc2217:// or usb://"
     )

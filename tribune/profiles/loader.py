@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from tribune.errors import ProfileError
-from tribune.profiles.schema import Profile
+from tribune.profiles.schema import HEX_CODECS, Profile
 from tribune.profiles.templates import check_template
 from tribune.profiles.yamlload import LocatedDocument, Path_, load_yaml
 
@@ -193,7 +193,7 @@ def _read_document(path: Path) -> LocatedDocument:
 
 
 def _check_templates(profile: Profile, doc: LocatedDocument) -> None:
-    binary = profile.codec == "binary"
+    binary = profile.codec in HEX_CODECS
 
     def check(text: str | None, loc: Path_, *, reply: bool) -> None:
         if text is None:

@@ -70,6 +70,9 @@ STANDARD_CAPABILITIES: dict[str, ValueType] = {
 
 READ_ONLY_TYPES = frozenset({ValueType.TEXT})
 
+# Codecs whose templates are hex bytes rather than text: `binary`, and `usb` (control transfers).
+HEX_CODECS = frozenset({"binary", "usb"})
+
 
 class SerialSettings(Strict):
     """Line settings of a serial port; per-device overrides merge over these."""
@@ -159,6 +162,10 @@ class Capability(Strict):
     byteorder: Literal["big", "little"] = "big"
     # Parameters a route or a set may take besides `value` (switcher `output`).
     outputs: list[str] | None = None
+    # A captured bit field read one bit at a time (relay boards: one bit per channel): the
+    # reading is "1" or "0", then mapped by `read`. Bits count from 1 (1 = least significant, as
+    # relay channels are numbered), written as a number or as a device option: '{channel}'.
+    bit: Annotated[str, Field(pattern=r"^([1-9][0-9]?|\{[a-z_][a-z0-9_]*\})$")] | None = None
     description: str | None = None
 
     @model_validator(mode="after")
@@ -225,7 +232,19 @@ class OptionSpec(Strict):
     """A per-device option usable in templates (`{id}` for a display id)."""
 
     default: str | None = None
+    # The values a device may give it (a relay channel: "1".."8"); any when left out.
+    choices: list[str] | None = None
     description: str | None = None
+
+    @model_validator(mode="after")
+    def _default_is_a_choice(self) -> OptionSpec:
+        if (
+            self.choices is not None
+            and self.default is not None
+            and self.default not in self.choices
+        ):
+            raise ValueError(f"default {self.default!r} is not one of the choices")
+        return self
 
 
 class Profile(Strict):
@@ -239,7 +258,7 @@ class Profile(Strict):
     version: str = "1"
     protocol: str = Field(description="the protocol document this profile follows")
     extends: str | None = None
-    codec: Literal["line", "prompt", "binary", "pjlink"]
+    codec: Literal["line", "prompt", "binary", "pjlink", "usb"]
     codec_options: dict[str, Any] = Field(default_factory=dict)
     link: LinkSettings = Field(default_factory=LinkSettings)
     timing: Timing = Field(default_factory=Timing)

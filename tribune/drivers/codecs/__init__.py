@@ -10,6 +10,7 @@ from tribune.drivers.codecs.binary import BinaryCodec
 from tribune.drivers.codecs.line import LineCodec
 from tribune.drivers.codecs.pjlink import PJLINK_ERRORS, PjlinkCodec, pjlink_digest, pjlink_error
 from tribune.drivers.codecs.prompt import PromptCodec
+from tribune.drivers.codecs.usb import UsbControlCodec
 from tribune.errors import ConfigError
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "LineCodec",
     "PjlinkCodec",
     "PromptCodec",
+    "UsbControlCodec",
     "make_codec",
     "pjlink_digest",
     "pjlink_error",
@@ -105,6 +107,7 @@ CODECS: dict[str, tuple[Callable[..., Codec], dict[str, Converter]]] = {
         },
     ),
     "pjlink": (PjlinkCodec, {"max_length": _as_int}),
+    "usb": (UsbControlCodec, {"max_length": _as_int}),
 }
 
 
