@@ -366,7 +366,7 @@ class KeypadConfig(Strict):
     device that can send one of the mapped keys is opened (keypads often have two).
     """
 
-    path: Annotated[str, Field(pattern=r"^/dev/input/")] | None = None
+    path: str | None = None
     name: Annotated[str, Field(min_length=1)] | None = None
     vid_pid: Annotated[str, Field(pattern=r"^[0-9a-fA-F]{4}:[0-9a-fA-F]{4}$")] | None = None
     # Exclusive (EVIOCGRAB): the keys do not also type into the kiosk browser.
@@ -374,6 +374,13 @@ class KeypadConfig(Strict):
     keys: Annotated[dict[KeyName, KeyBinding], Field(min_length=1)]
     # LED name -> when it is lit: `LED_NUML = "scene:class-start"`.
     leds: dict[LedName, str] = Field(default_factory=dict)
+
+    @field_validator("path")
+    @classmethod
+    def _absolute(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("/"):
+            raise ValueError(f"{value!r}: want a full path, e.g. /dev/input/by-id/usb-...-kbd")
+        return value
 
     @field_validator("leds")
     @classmethod
