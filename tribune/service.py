@@ -51,6 +51,7 @@ class Service:
     scheduler: Scheduler
     app: Any
     port: int
+    keys: Any = None  # the KeyService, when [buttons] has keypads
 
 
 def _server_class() -> Any:
@@ -98,8 +99,12 @@ async def run_service(
     port: int | None = None,
     room_factory: Callable[[RoomConfig, Store], Room] | None = None,
     started: Callable[[Service], Awaitable[None]] | None = None,
+    input_source: Any = None,
 ) -> int:
-    """Run the room service until SIGINT/SIGTERM; returns the exit code."""
+    """Run the room service until SIGINT/SIGTERM; returns the exit code.
+
+    `input_source`: where keypads come from (default `/dev/input`; tests pass a fake).
+    """
     import uvicorn
 
     from tribune.api import Tokens, create_app
@@ -134,8 +139,11 @@ async def run_service(
         loop.add_signal_handler(sig, stop.set)
     tasks: list[asyncio.Task[Any]] = []
     link: Any = None
+    keys: Any = None
     try:
         await room.start()
+        if config.buttons.keypads:
+            keys = await _start_keys(room, config, input_source)
         tasks.append(asyncio.create_task(scheduler.run_forever(), name="scheduler"))
         if config.sync is not None:
             from tribune.sync import SyncClient
@@ -166,7 +174,7 @@ async def run_service(
             len(room.runtimes),
         )
         if started is not None:
-            await started(Service(room, scheduler, app, bind_port))
+            await started(Service(room, scheduler, app, bind_port, keys))
         waiter = asyncio.create_task(stop.wait())
         await asyncio.wait({serving, waiter}, return_when=asyncio.FIRST_COMPLETED)
         waiter.cancel()
@@ -177,6 +185,8 @@ async def run_service(
         sock.close()
         if link is not None:
             await link.stop()
+        if keys is not None:
+            await keys.stop()  # closes the keypads: their grab ends with the service
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -187,6 +197,18 @@ async def run_service(
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
     return 0
+
+
+async def _start_keys(room: Room, config: RoomConfig, source: Any) -> Any:
+    """The lectern keys (tribune/inputs); they find their keypads by themselves."""
+    try:
+        from tribune.inputs.service import KeyService
+    except ImportError as exc:  # python-evdev is Linux only
+        log.error("buttons: not started: %s", exc)
+        return None
+    keys = KeyService(room, config.buttons, source=source)
+    await keys.start()
+    return keys
 
 
 async def serve(config_path: Path, data_dir: Path, port: int | None = None) -> int:
