@@ -176,6 +176,10 @@ class FakeKeypad:
         """Whether LED `code` is lit."""
         return self.leds.get(code, False)
 
+    def released(self) -> bool:
+        """Nobody has it open (so nobody holds its grab)."""
+        return self.grabbed_by is None and not self.handles
+
     def wait_opened(self, timeout: float = 5.0) -> None:
         """Block (a test thread) until some process has the device open."""
         deadline = time.monotonic() + timeout
