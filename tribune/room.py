@@ -17,7 +17,7 @@ from typing import Any
 
 from tribune.config import RoomConfig
 from tribune.drivers.capabilities import CompiledProfile, Value
-from tribune.drivers.runtime import DeviceEvent, DeviceRuntime, HealthStatus
+from tribune.drivers.runtime import DeviceEvent, DeviceRuntime, HealthStatus, check_port
 from tribune.errors import ConfigError, DeviceBusyError, NotSupportedError, TribuneError
 from tribune.events import EventBus
 from tribune.profiles.devices import DeviceFlashes, ProfileFile
@@ -576,9 +576,19 @@ def check_config_values(
     problems: list[tuple[tuple[str, ...], str]] = []
     for device_id, device in config.devices.items():
         try:
-            compiled[device_id] = CompiledProfile(loader.load(device.profile).profile)
+            device_profile = loader.load(device.profile).profile
         except (ConfigError, TribuneError) as exc:
             problems.append((("devices", device_id, "profile"), str(exc)))
+            continue
+        try:
+            check_port(device_profile, device.port)
+        except ConfigError as exc:
+            problems.append((("devices", device_id, "port"), str(exc)))
+        try:
+            # The device's options may name a capability's values (a relay's `on = "down"`).
+            compiled[device_id] = CompiledProfile(device_profile, device.options)
+        except (ConfigError, TribuneError) as exc:
+            problems.append((("devices", device_id, "options"), str(exc)))
     tables = (("scenes", config.scenes), ("sources", config.sources))
     for kind, table in tables:
         for name, entry in table.items():

@@ -184,6 +184,10 @@ def check_port(profile: Profile, port: str) -> None:
             f"{port}: a usb:// port is for USB profiles; profile {profile.id!r} speaks "
             f"{profile.codec} over a serial line or TCP"
         )
+    if usb_port:
+        from tribune.drivers.usb_transport import parse_usb_url
+
+        parse_usb_url(port)  # a malformed one is a config error now, not at every reconnect
 
 
 def line_settings(profile: Profile, overrides: Mapping[str, Any] | None = None) -> LineSettings:
