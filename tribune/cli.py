@@ -342,6 +342,10 @@ def cmd_config_check(args: argparse.Namespace) -> int:
         sys.stdout.write(f"{exc}\n")
         return EXIT_INVALID
     problems = check_config_values(config, _loader(args))
+    if config.buttons.keypads:
+        from tribune.inputs.check import check_button_values
+
+        problems += check_button_values(config, _loader(args))
     if problems:
         text = Path(args.config).read_text(encoding="utf-8")
         for path, reason in problems:
@@ -486,6 +490,10 @@ def build_parser() -> argparse.ArgumentParser:
     from tribune.sim.cli import add_sim_parser
 
     add_sim_parser(sub)
+
+    from tribune.inputs.cli import add_buttons_parser
+
+    add_buttons_parser(sub)
     return parser
 
 

@@ -28,7 +28,8 @@ from tribune.config import (
     parse_intent,
     parse_led_condition,
 )
-from tribune.errors import NotSupportedError, TribuneError
+from tribune.errors import TribuneError
+from tribune.inputs.check import intent_problem
 from tribune.inputs.codes import code_of
 from tribune.inputs.keys import KeyTiming, KeyTracker, Trigger
 from tribune.inputs.source import (
@@ -38,7 +39,6 @@ from tribune.inputs.source import (
     InputHandle,
     InputSource,
 )
-from tribune.profiles.schema import ValueType
 from tribune.room import Room
 from tribune.store import AuditEntry
 
@@ -372,23 +372,13 @@ class KeyService:
         if runtime is None:
             why = room.broken.get(intent.target, "not configured")
             return f"device {intent.target!r} is not running ({why})"
-        assert intent.name is not None
-        if intent.kind == "action":
-            if intent.name not in runtime.compiled.actions:
-                actions = ", ".join(sorted(runtime.compiled.actions)) or "none"
-                return f"{intent.target} has no action {intent.name!r} (actions: {actions})"
-            if intent.target in room.maintenance and not checking:
-                return f"{intent.target}: {room.maintenance[intent.target]}"
-            return None
-        if checking:  # desired values: the room refuses (and audits) them itself at run time
-            try:
-                cap = runtime.compiled.capability(intent.name)
-                if intent.value != "toggle":
-                    runtime.compiled.normalize(cap, intent.value)
-                elif cap.type is not ValueType.BOOL:
-                    return f"{intent.target}.{intent.name}: `toggle` needs an on/off capability"
-            except NotSupportedError as exc:
-                return str(exc)
+        if intent.kind == "action" or checking:
+            # Desired values are refused (and audited) by the room itself at run time.
+            problem = intent_problem(str(intent), {intent.target: runtime.compiled})
+            if problem is not None:
+                return problem
+        if intent.kind == "action" and intent.target in room.maintenance and not checking:
+            return f"{intent.target}: {room.maintenance[intent.target]}"
         return None
 
     def _desired_value(self, intent: KeyIntent) -> Any:
