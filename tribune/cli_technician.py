@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tribune.errors import AuthenticationError, ConfigError, TribuneError
+from tribune.errors import AuthenticationError, ConfigError, LinkError, TribuneError
 
 DEFAULT_DATA_DIR = "/var/lib/tribune"
 
@@ -444,12 +444,19 @@ def cmd_usb_scan(args: argparse.Namespace) -> int:
             profiles.append(loader.load_file(path).profile)
         except ConfigError as exc:
             sys.stderr.write(f"tribune: skipping {exc}\n")
-    findings = scan_usb(pyusb_devices(), profiles)
+    why = ""
+    try:
+        devices = list(pyusb_devices())
+    except LinkError as exc:  # no libusb here (or no /dev/bus/usb in a container): none to see
+        devices, why = [], str(exc)
+    findings = scan_usb(devices, profiles)
     if args.json:
         _print_json([f.to_json() for f in findings])
+        if why:
+            sys.stderr.write(f"tribune: {why}\n")
         return EXIT_OK
     if not findings:
-        sys.stdout.write("no USB devices found\n")
+        sys.stdout.write(f"no USB devices found{f' ({why})' if why else ''}\n")
         return EXIT_OK
     for f in findings:
         d = f.device

@@ -71,10 +71,13 @@ class UsbFinding:
     chip: str | None = None
     profiles: list[str] = field(default_factory=list)
     hint: str = ""
+    usb_port: str | None = None  # usb://VID:PID?path=... for a device a USB profile drives
 
     @property
     def port(self) -> str | None:
-        """The path to give `--port`: a stable link when there is one, else the tty."""
+        """What to give `--port`: a usb:// port, a stable link, else the tty."""
+        if self.usb_port is not None:
+            return self.usb_port
         if self.stable:
             return self.stable[0]
         return self.ttys[0] if self.ttys else None
@@ -106,7 +109,7 @@ def pyusb_devices(backend: Any = None) -> Iterator[UsbDevice]:
     try:
         found = list(usb.core.find(find_all=True, backend=backend))
     except usb.core.NoBackendError as exc:
-        raise LinkError("no USB backend: install libusb-1.0 (apt install libusb-1.0-0)") from exc
+        raise LinkError("pyusb found no working libusb-1.0: apt install libusb-1.0-0") from exc
     for dev in found:
         yield UsbDevice(
             vid=int(dev.idVendor),
@@ -178,6 +181,7 @@ def scan_usb(
 ) -> list[UsbFinding]:
     """What each device is and what to do with it."""
     by_id = profiles_by_usb_id(profiles)
+    usb_native = {profile.id for profile in profiles if profile.codec == "usb"}
     findings: list[UsbFinding] = []
     for device in devices:
         finding = UsbFinding(device)
@@ -187,6 +191,10 @@ def scan_usb(
             finding.stable += stable_paths(tty, dev)
         finding.chip = SERIAL_CHIPS.get(device.vid)
         finding.profiles = by_id.get(device.ids, [])
+        if any(profile in usb_native for profile in finding.profiles):
+            # Driven over USB itself (a relay board): its port is where it is plugged in.
+            where = f"?path={device.sysfs_name}" if device.sysfs_name else ""
+            finding.usb_port = f"usb://{device.ids}{where}"
         finding.hint = _hint(finding)
         findings.append(finding)
     return findings
@@ -205,6 +213,12 @@ async def scan_usb_async(
 
 def _hint(finding: UsbFinding) -> str:
     port = finding.port or "/dev/ttyUSB0"
+    if finding.usb_port is not None:
+        native = finding.profiles[0]
+        return (
+            f"profile {', '.join(finding.profiles)}: port {port} (its id, for ?serial=, and "
+            f"a check: `tribune profile probe {native} --port '{port}'`)"
+        )
     if finding.chip is not None:
         hint = f"serial adapter ({finding.chip}): try `tribune detect --port {port}`"
         if finding.profiles:

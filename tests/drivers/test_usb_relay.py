@@ -11,6 +11,7 @@ path in a VM.
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -31,6 +32,7 @@ from tribune.profiles.schema import Profile
 from tribune.room import Room, check_config_values
 from tribune.sim.usbrelay import FakeUsbBackend, UsbRelayBoard
 from tribune.store import Store
+from tribune.usbscan import pyusb_devices, scan_usb
 
 SET_ON_3 = bytes.fromhex("21 09 00 03 00 00 08 00 FF 03 00 00 00 00 00 00")
 GET_STATE = bytes.fromhex("A1 01 00 03 00 00 08 00")
@@ -360,3 +362,56 @@ def test_config_check_refuses_values_the_device_does_not_name() -> None:
     wrong_port = ROOM_TOML.replace("usb://16c0:05df?serial=QWERT", "/dev/ttyUSB0", 1)
     problems = dict(check_config_values(parse_config(wrong_port, "room.toml"), ProfileLoader()))
     assert "usb://VID:PID" in problems[("devices", "screen", "port")]
+
+
+# --- `tribune usb scan` -------------------------------------------------------------------------
+
+
+async def test_usb_scan_here_says_plainly_that_nothing_was_found(tmp_path: Path) -> None:
+    """This machine: no USB bus in sysfs, and libusb-1.0 may not even be installed."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tribune",
+        "usb",
+        "scan",
+        "--data-dir",
+        str(tmp_path),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err.decode()
+    if not any(Path("/sys/bus/usb/devices").glob("*")):
+        assert out.decode().startswith("no USB devices found")
+
+
+def test_usb_scan_without_libusb_is_no_devices_and_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import tribune.usbscan
+    from tribune.cli import main
+
+    def no_backend(backend: Any = None) -> Any:
+        raise LinkError("pyusb found no working libusb-1.0: apt install libusb-1.0-0")
+
+    monkeypatch.setattr(tribune.usbscan, "pyusb_devices", no_backend)
+    assert main(["usb", "scan", "--data-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert out == (
+        "no USB devices found (pyusb found no working libusb-1.0: apt install libusb-1.0-0)\n"
+    )
+
+
+def test_usb_scan_names_a_relay_board_and_its_usb_port(tmp_path: Path) -> None:
+    board = UsbRelayBoard(ident="QWERT", channels=2, bus=1, ports=(1, 2))
+    profiles = [loaded.profile for loaded in ProfileLoader().load_all()]
+    (finding,) = scan_usb(pyusb_devices(FakeUsbBackend(board)), profiles, sysfs=tmp_path)
+    assert finding.device.product == "USBRelay2"
+    assert finding.device.manufacturer == "www.dcttech.com"
+    assert finding.profiles == ["usb-hid-relay"]
+    assert finding.port == "usb://16c0:05df?path=1-1.2"
+    assert "tribune profile probe usb-hid-relay --port 'usb://16c0:05df?path=1-1.2'" in (
+        finding.hint
+    )
