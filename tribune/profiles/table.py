@@ -25,6 +25,8 @@ def supported_devices_table(loader: ProfileLoader | None = None) -> str:
             links.append(f"RS-232 {s.baudrate} {s.bytesize}{s.parity}{s.stopbits:g}")
         if p.link.tcp_port:
             links.append(f"TCP {p.link.tcp_port}")
+        if p.codec == "usb":
+            links.append("USB " + ", ".join(f"{u.vid}:{u.pid}" for u in p.usb))
         caps = ", ".join(sorted(p.capabilities))
         device = p.name.replace("|", "/")
         protocol = p.protocol.replace("|", "/")
