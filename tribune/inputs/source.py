@@ -18,7 +18,7 @@ import contextlib
 import errno
 import os
 import struct
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
@@ -142,7 +142,7 @@ class InputSource(Protocol):
         ...
 
 
-async def read_events(fd: int, what: str) -> AsyncIterator[RawEvent]:
+async def read_events(fd: int, what: str) -> AsyncGenerator[RawEvent, None]:
     """Events from a non-blocking fd, waited for on the event loop (never a blocking read)."""
     loop = asyncio.get_running_loop()
     readable = asyncio.Event()

@@ -14,7 +14,7 @@ import ctypes
 import ctypes.util
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ class _Inotify:
         os.close(self.fd)
 
 
-async def watch_folder(folder: Path, *, poll: float = POLL_SECONDS) -> AsyncIterator[None]:
+async def watch_folder(folder: Path, *, poll: float = POLL_SECONDS) -> AsyncGenerator[None, None]:
     """Yield after every change under `folder` (and once when it first exists)."""
     loop = asyncio.get_running_loop()
     try:
