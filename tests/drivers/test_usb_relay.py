@@ -415,3 +415,10 @@ def test_usb_scan_names_a_relay_board_and_its_usb_port(tmp_path: Path) -> None:
     assert "tribune profile probe usb-hid-relay --port 'usb://16c0:05df?path=1-1.2'" in (
         finding.hint
     )
+
+
+def test_the_room_toml_in_docs_relay_md_checks_clean() -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "relay.md").read_text(encoding="utf-8")
+    example = docs.split("```toml", 1)[1].split("```", 1)[0]
+    text = '[room]\nid = "baku/room-1"\nname = "Docs"\n' + example
+    assert check_config_values(parse_config(text, "relay.md"), ProfileLoader()) == []
