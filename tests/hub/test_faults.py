@@ -6,8 +6,8 @@
   what it missed when it comes back with the same client id and data directory.
 - A room process dies without a word (SIGKILL) or goes silent (SIGSTOP): the broker's last will
   makes it `offline` in the hub within 1.5 × keepalive; restarted (resumed), it is `online`.
-- A known bug (xfail, strict): events the hub had received but not yet stored when it stops
-  are lost, because the hub acknowledges them to the broker on receipt.
+- The hub stops while events it has received wait to be stored: it acknowledges a message
+  only once stored, so the broker sends the rest again when the hub is back.
 """
 
 from __future__ import annotations
@@ -448,17 +448,9 @@ async def test_a_silent_room_is_offline_after_one_and_a_half_keepalives_and_back
         assert back["status_at"] > gone["status_at"]
 
 
-# --- a known bug: the hub acknowledges an event before it has stored it ---------------------
+# --- the hub acknowledges an event only once it has stored it -------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: HubSubscriber PUBACKs each message on receipt (paho auto-ack in aiomqtt), before "
-        "take() stored it; on stop() it cancels its tasks, so the messages still waiting in "
-        "the aiomqtt client's queue are dropped, and the broker never sends them again"
-    ),
-)
 async def test_events_received_but_not_yet_stored_when_the_hub_stops_are_not_lost(
     sim_room: SimRoom,
     broker: Broker,

@@ -159,3 +159,50 @@ async def test_malformed_commands_get_failed_and_change_nothing(
         await publish(broker.port, f"{BASE}/cmd", good)
         await seen.wait_for(lambda: results(seen, "ok-1"))
         assert results(seen, "ok-1")[0]["status"] == "done"
+
+
+async def test_a_command_not_yet_recorded_when_the_link_stops_comes_again_and_runs_once(
+    sim_room: SimRoom, broker: Broker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The room acknowledges a command only once its id is stored: one that arrived but was
+    still waiting when the service stopped is not lost — the broker sends it again."""
+    from tests.sync.conftest import sync_settings
+    from tribune.sync import SyncClient
+    from tribune.sync.commands import CommandRunner
+
+    room = await sim_room.make()
+    await room.start()
+    held = asyncio.Event()
+    original = CommandRunner.handle
+
+    async def stuck(self: CommandRunner, payload: bytes, recorded: Any = None) -> Any:
+        held.set()
+        await asyncio.Event().wait()  # never records it: the service stops first
+        return await original(self, payload, recorded)
+
+    try:
+        async with listening(broker.port, f"{BASE}/cmd/result") as seen:
+            monkeypatch.setattr(CommandRunner, "handle", stuck)
+            link = SyncClient(room, sync_settings(broker.url), base_dir=sim_room.data_dir)
+            await link.start()
+            await asyncio.wait_for(link.connected.wait(), 5)
+            payload = command("c-held", "scene.activate", {"scene": "class-start"})
+            await publish(broker.port, f"{BASE}/cmd", payload, properties=expiring(60))
+            await asyncio.wait_for(held.wait(), 5)
+            await link.stop()
+
+            monkeypatch.setattr(CommandRunner, "handle", original)
+            again = SyncClient(room, sync_settings(broker.url), base_dir=sim_room.data_dir)
+            await again.start()
+            try:
+                await seen.wait_for(lambda: len(results(seen, "c-held")) == 1)
+                assert results(seen, "c-held")[0]["status"] == "done"
+                await asyncio.sleep(0.5)
+                assert len(results(seen, "c-held")) == 1
+            finally:
+                await again.stop()
+        audit = await room.store.audit_tail()
+        assert [e.actor for e in audit if e.action == "scene.activate"] == ["operator-1"]
+    finally:
+        await room.stop()
+        await room.store.close()

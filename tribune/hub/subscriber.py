@@ -28,6 +28,7 @@ from paho.mqtt.properties import Properties
 from tribune.drivers.reconnect import Backoff
 from tribune.hub.publisher import Publisher
 from tribune.hub.store import RESULTS, HubCommand, HubStorage
+from tribune.sync.acks import ack, manual_acks
 from tribune.sync.client import LinkState
 from tribune.sync.commands import ACTIONS, COMMAND_ID
 from tribune.sync.profile_push import push_message
@@ -144,7 +145,7 @@ class HubSubscriber:
     def _client(self) -> aiomqtt.Client:
         connect = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         connect.SessionExpiryInterval = SESSION_EXPIRY
-        return aiomqtt.Client(
+        client = aiomqtt.Client(
             self.host,
             self.port,
             username=self.username,
@@ -157,6 +158,8 @@ class HubSubscriber:
             tls_context=self.tls,
             logger=logging.getLogger("tribune.hub.mqtt"),
         )
+        manual_acks(client)  # a message is acknowledged once stored, not on arrival
+        return client
 
     async def _session(self, client: aiomqtt.Client) -> None:
         await client.subscribe([(f"{PREFIX}/+/+/{suffix}", 1) for suffix in SUBSCRIPTIONS])
@@ -185,6 +188,9 @@ class HubSubscriber:
             except (ValueError, TypeError, KeyError) as exc:
                 # One room sending garbage must not stop the hub hearing the others.
                 log.warning("hub: %s: ignored: %s", message.topic, exc)
+            # Stored (or refused for good): now the broker may forget it. Anything else raised
+            # breaks the link unacknowledged, and the broker sends it again on the next connect.
+            ack(client, message)
 
     async def take(self, topic: str, payload: bytes) -> None:
         """Store one message from a room (`ValueError` when it breaks the contract)."""

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import ssl
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ from tribune.config import SyncSection
 from tribune.drivers.reconnect import Backoff
 from tribune.errors import TribuneError
 from tribune.room import Room
+from tribune.sync.acks import ack, manual_acks
 from tribune.sync.commands import CommandRunner, ScheduleHandler
 from tribune.sync.feed import RoomFeed
 from tribune.sync.outbox import Outbox
@@ -81,7 +84,7 @@ class SyncClient:
         self.connected = asyncio.Event()
         self.connects = 0
         self._dirty = asyncio.Event()
-        self._inbox: asyncio.Queue[bytes] = asyncio.Queue(maxsize=1000)
+        self._inbox: asyncio.Queue[tuple[bytes, Callable[[], None]]] = asyncio.Queue(maxsize=1000)
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._supervisor: asyncio.Task[None] | None = None
@@ -157,7 +160,7 @@ class SyncClient:
         connect.SessionExpiryInterval = SESSION_EXPIRY
         will = Properties(PacketTypes.WILLMESSAGE)  # type: ignore[no-untyped-call]
         will.ContentType = "application/json"
-        return aiomqtt.Client(
+        client = aiomqtt.Client(
             settings.host,
             settings.port,
             username=settings.username,
@@ -172,6 +175,8 @@ class SyncClient:
             tls_context=context,
             logger=logging.getLogger("tribune.sync.mqtt"),
         )
+        manual_acks(client)  # a command is acknowledged once recorded, not on arrival
+        return client
 
     def _hub_key(self) -> Any:
         from tribune.sync.profile_push import load_public_key
@@ -271,17 +276,18 @@ class SyncClient:
             payload = message.payload
             data = payload if isinstance(payload, bytes) else str(payload).encode()
             try:
-                self._inbox.put_nowait(data)
+                self._inbox.put_nowait((data, functools.partial(ack, client, message)))
             except asyncio.QueueFull:
-                log.warning("sync: too many hub commands waiting; one dropped unanswered")
+                # Not acknowledged: the broker sends it again on the next connect.
+                log.warning("sync: too many hub commands waiting; one left for later")
 
     # --- commands (outlive a broken link: a running command is never cut short) ---------------
 
     async def _run_commands(self) -> None:
         while True:
-            payload = await self._inbox.get()
+            payload, acknowledge = await self._inbox.get()
             try:
-                answer = await self.commands.handle(payload)
+                answer = await self.commands.handle(payload, recorded=acknowledge)
                 await self.outbox.message(RESULTS, answer)
             except Exception:
                 log.exception("sync: a hub command failed unexpectedly")

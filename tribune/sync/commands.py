@@ -130,14 +130,22 @@ class CommandRunner:
         self.hub_key = hub_key  # the hub's Ed25519 public key: pushes must be signed with it
         self.clock = clock
 
-    async def handle(self, payload: bytes) -> dict[str, Any]:
-        """The result of one `cmd` payload (run, refused, or the stored result of a repeat)."""
+    async def handle(
+        self, payload: bytes, recorded: Callable[[], None] | None = None
+    ) -> dict[str, Any]:
+        """The result of one `cmd` payload (run, refused, or the stored result of a repeat).
+        `recorded` is called once the command's id is stored (or it is refused as malformed):
+        from then on a second delivery cannot run it again, so the broker may forget it."""
         try:
             command = parse_command(payload, self.room.id)
         except MalformedCommandError as exc:
             log.warning("hub command refused: %s", exc)
+            if recorded is not None:
+                recorded()
             return result(exc.command_id, "failed", f"malformed: {exc}")
         status, stored = await self.room.store.command_begin(command.id, command.action)
+        if recorded is not None:
+            recorded()
         if status is not None:
             log.info("hub command %s delivered again: not run again", command.id)
             if stored is not None:
