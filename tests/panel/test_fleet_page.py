@@ -368,8 +368,13 @@ def test_a_viewer_sees_no_command_or_acknowledge_buttons(
     page.get_by_test_id("fleet-signout").click()
     page.get_by_test_id("fleet-signin").wait_for()
     assert page.evaluate("sessionStorage.length") == 0
-    page.reload()
-    page.get_by_test_id("fleet-signin").wait_for()
+    assert page.locator("article.room").count() == 0
+    # Someone else signs in at the same screen: an operator, with the buttons.
+    page.get_by_test_id("fleet-token").fill(hub.token("elvin", "operator"))
+    page.get_by_test_id("fleet-signin-submit").click()
+    page.get_by_test_id("command-site-baku").wait_for(timeout=TIMEOUT_MS)
+    assert page.locator("article.room").count() == 11
+    assert page.get_by_test_id("fleet-me").inner_text().split() == ["elvin", "operator"]
 
 
 # --- commands -------------------------------------------------------------------------------
@@ -434,6 +439,12 @@ def test_an_operator_ends_class_in_a_centre_and_follows_each_room(
     assert "İcra edilib: 3 · Vaxtı keçib: 1" in follow.inner_text()
     page.get_by_test_id(f"recent-command-{command_id}").wait_for(timeout=TIMEOUT_MS)
     shot(page, "fleet-command")
+    # Closed, then picked again from the recent commands: the same rooms, the same answers.
+    page.get_by_test_id("command-follow-close").click()
+    follow.wait_for(state="detached")
+    page.get_by_test_id(f"recent-command-{command_id}").get_by_role("button").click()
+    page.wait_for_selector(f"[data-testid=command-status-{command_id}][data-final=true]")
+    assert chip_status("baku/studio") == "expired"
 
     # One room: start class in Ganja's room, no centre-wide confirmation wording.
     page.get_by_test_id("command-room-ganja-1-room-1").click()

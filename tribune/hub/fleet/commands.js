@@ -1,7 +1,7 @@
 // Commands: the dialog (one room or a whole centre, start or end class, confirmed), then the
 // command followed room by room until every room has a final status; the recent commands.
 import { get, hubNow, post, roomPath } from "./api.js";
-import { el, syncList, testId } from "./dom.js";
+import { clearList, el, syncList, testId } from "./dom.js";
 import { language, number, siteName, t } from "./i18n.js";
 import { agoTime, tickTimes } from "./lists.js";
 import { siteOf } from "./rooms.js";
@@ -118,6 +118,7 @@ export class Commands {
   async followCommand(id) {
     this.followed = id;
     this.shown = null;
+    this.follow.dataset.key = "";
     this.follow.replaceChildren();
     await this.refreshFollowed();
   }
@@ -126,6 +127,8 @@ export class Commands {
     this.followed = null;
     this.shown = null;
     clearTimeout(this.timer);
+    this.timer = null;
+    this.follow.dataset.key = "";
     this.follow.replaceChildren();
     this.markFollowed();
   }
@@ -242,7 +245,7 @@ export class Commands {
 
   reset() {
     this.stopFollowing();
-    this.list.replaceChildren();
+    clearList(this.list);
   }
 }
 

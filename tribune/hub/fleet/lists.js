@@ -1,6 +1,6 @@
 // The side lists: open help requests and open alerts, each with its acknowledge button for
 // operators. Items are keyed, so a poll that changes nothing leaves focus where it was.
-import { el, syncList, testId } from "./dom.js";
+import { clearList, el, syncList, testId } from "./dom.js";
 import { ago, clock, language, number, t } from "./i18n.js";
 
 // A <time> whose text says how long ago; tickTimes() keeps it current between renders.
@@ -67,7 +67,7 @@ export class SideLists {
   }
 
   reset() {
-    for (const list of [this.helpList, this.alertList]) list.replaceChildren();
+    for (const list of [this.helpList, this.alertList]) clearList(list);
   }
 
   roomLink(roomId) {

@@ -1,7 +1,7 @@
 // Centres -> rooms: a section per centre, a card per room. Cards are kept between polls and
 // rendered again only when their room changed; "last seen" and the filter touch every card
 // without rebuilding it, so 1000 rooms stay quick.
-import { el, syncList, testId } from "./dom.js";
+import { clearList, el, syncList, testId } from "./dom.js";
 import { ago, clock, language, number, siteName, t } from "./i18n.js";
 
 const KINDS = {
@@ -175,7 +175,7 @@ export class FleetView {
     this.sites.clear();
     this.cards.clear();
     this.rooms = [];
-    this.container.replaceChildren();
+    clearList(this.container);
   }
 
   renderSite(site) {
