@@ -59,10 +59,11 @@ async def running_hub(
         publisher=publisher,
     )
     await link.start()
-    token = await create_operator(store, "test-admin", "admin")
-    transport = httpx.ASGITransport(app=create_hub_app(link))
-    headers = {"Authorization": f"Bearer {token}"}
     try:
+        await store.remove_operator("test-admin")  # a hub run again on the same data dir
+        token = await create_operator(store, "test-admin", "admin")
+        transport = httpx.ASGITransport(app=create_hub_app(link))
+        headers = {"Authorization": f"Bearer {token}"}
         async with httpx.AsyncClient(
             transport=transport, base_url="http://hub", headers=headers
         ) as http:

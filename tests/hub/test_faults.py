@@ -53,19 +53,6 @@ async def eventually(
         await asyncio.sleep(0.05)
 
 
-@asynccontextmanager
-async def hub_run(broker: Broker, hub_dir: Path) -> AsyncIterator[RunningHub]:
-    """`running_hub`, made ready to run again on the same data directory (a hub restart):
-    the operator it added for its API client is removed when it ends, so the next one can
-    add theirs."""
-    async with running_hub(broker, hub_dir) as hub:
-        try:
-            yield hub
-        finally:
-            for operator in await hub.store.operators():
-                await hub.store.remove_operator(operator["name"])
-
-
 # --- what the room produced ---------------------------------------------------------------
 
 
@@ -259,12 +246,12 @@ async def _at_least(count: Awaitable[int], least: int) -> bool:
 async def test_a_hub_that_was_away_gets_what_it_missed_from_its_session_once(
     sim_room: SimRoom, broker: Broker, hub_dir: Path, produced: Produced
 ) -> None:
-    async with hub_run(broker, hub_dir) as hub:
+    async with running_hub(broker, hub_dir) as hub:
         # The hub's session (and its subscriptions) at the broker exists before the room talks.
         await linked(hub.link.connected)
     async with linked_room(sim_room, broker.url) as (room, link):
         await linked(link.connected)
-        async with hub_run(broker, hub_dir) as hub:
+        async with running_hub(broker, hub_dir) as hub:
             await linked(hub.link.connected)
             await work(room, 0, 4)
             await hub_has_everything(hub, room)
@@ -281,7 +268,7 @@ async def test_a_hub_that_was_away_gets_what_it_missed_from_its_session_once(
         await redeliver(broker, first)  # a redelivery waits at the broker too
 
         # Back with the same client id and data directory: the session delivers the rest.
-        async with hub_run(broker, hub_dir) as hub:
+        async with running_hub(broker, hub_dir) as hub:
             await linked(hub.link.connected)
             await work(room, 12, 4)  # and it hears new ones as well
             n = await hub_has_everything(hub, room)
@@ -458,11 +445,11 @@ async def test_events_received_but_not_yet_stored_when_the_hub_stops_are_not_los
     produced: Produced,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    async with hub_run(broker, hub_dir) as hub:
+    async with running_hub(broker, hub_dir) as hub:
         await linked(hub.link.connected)
     async with linked_room(sim_room, broker.url) as (room, link):
         await linked(link.connected)
-        async with hub_run(broker, hub_dir) as hub:
+        async with running_hub(broker, hub_dir) as hub:
             await linked(hub.link.connected)
             # A busy hub (a burst after an outage): each event takes a while to store.
             store_event = hub.store.add_event
@@ -480,7 +467,7 @@ async def test_events_received_but_not_yet_stored_when_the_hub_stops_are_not_los
             )
             assert len(await hub_events(hub)) < await room_seq(room), "a backlog in the hub"
         # Stopped (a deploy, say) with a backlog; back with the same client id and data.
-        async with hub_run(broker, hub_dir) as hub:
+        async with running_hub(broker, hub_dir) as hub:
             await linked(hub.link.connected)
             n = await hub_has_everything(hub, room, timeout=5)
             assert_same_as_the_room(await hub_events(hub), produced, n)
