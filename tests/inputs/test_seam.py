@@ -126,3 +126,19 @@ async def test_the_real_source_on_a_folder_without_devices(tmp_path: Path) -> No
     (tmp_path / "event0").touch()  # not a character device: evdev cannot read it
     (info,) = await EvdevSource(str(tmp_path)).devices()
     assert info.error is not None
+
+
+def test_udev_rule_gives_group_tribune_the_keypad_nodes() -> None:
+    rules = Path(__file__).resolve().parents[2] / "systemd" / "60-tribune-input.rules"
+    lines = [
+        line
+        for line in rules.read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert lines
+    for line in lines:
+        keys = dict(part.strip().replace("==", "=", 1).split("=", 1) for part in line.split(", "))
+        assert keys["SUBSYSTEM"] == '"input"'
+        assert keys["KERNEL"] == '"event*"'
+        assert keys["GROUP"] == '"tribune"'
+        assert keys["MODE"] == '"0660"'  # write access too: LEDs and EVIOCGRAB
