@@ -292,7 +292,11 @@ def print_probe_report(report: Any) -> None:
     out = [f"profile   {report.profile_id} on {where}"]
     identity = report.identity()
     for name in ("model", "firmware", "serial"):
-        out.append(f"{name:<9} {identity.get(name, '?')}")
+        value = identity.get(name)
+        if value is None and name == "model" and report.models and report.matches:
+            # Some protocols (ESC/VP21) have no model query: say what the profile covers.
+            value = f"one of: {', '.join(report.models)} (the protocol has no model query)"
+        out.append(f"{name:<9} {value if value is not None else '?'}")
     out.append("identify")
     for result in report.identify:
         state = "ok" if result.ok else "FAIL"

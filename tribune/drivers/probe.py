@@ -91,6 +91,8 @@ class ProbeReport:
     readings: dict[str, Value] = field(default_factory=dict)
     read_errors: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
+    # What the profile says it covers, for a protocol with no model query (ESC/VP21).
+    models: list[str] = field(default_factory=list)
 
     @property
     def matches(self) -> bool:
@@ -338,6 +340,7 @@ async def probe(
         handshake_timeout=handshake_timeout,
     )
     report = ProbeReport(profile.id, port, prober.settings.describe() if prober.is_serial else None)
+    report.models = list(profile.models)
     async with prober:
         report.identify = await prober.identify()
         if read_capabilities and report.answered:
