@@ -212,6 +212,8 @@ def test_centres_and_rooms_show_status_hours_and_counts(
     assert "hdmi1" in projector.inner_text()
     assert attr(page, "device-baku-lecture-projector", "data-state") == "warming"
     assert attr(page, "device-baku-studio-projector", "data-state") == "offline"
+    assert "Son məlum vəziyyət:" in page.get_by_test_id("room-baku-studio").inner_text()
+    assert "Son məlum" not in page.get_by_test_id("room-baku-room-1").inner_text()
     assert attr(page, "lamp-baku-room-1-projector", "data-due") == "true"
     assert "3120" in page.get_by_test_id("lamp-baku-room-1-projector").inner_text()
     assert attr(page, "lamp-baku-room-2-projector", "data-due") == "false"

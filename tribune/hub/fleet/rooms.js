@@ -212,8 +212,10 @@ export class FleetView {
         el("button", { type: "button", class: "room-open", "data-testid": `room-open-${tid}`, onclick: () => this.actions.onOpen(room.id) },
           room.name || room.id)),
       el("p", { class: "id" }, room.id),
+      // An offline room's devices are what it last said, not what they are now.
+      status !== "online" && devices.length ? el("p", { class: "last-known" }, t("room.last_known")) : null,
       devices.length
-        ? el("ul", { class: "devices", "aria-label": t("room.devices") }, devices)
+        ? el("ul", { class: "devices", "aria-label": t("room.devices"), "data-stale": String(status !== "online") }, devices)
         : el("p", { class: "muted" }, t("room.no_devices")),
       el("footer", { class: "room-foot" },
         el("span", { class: "badge alerts", "data-testid": `room-alerts-${tid}`, "data-count": room.open_alerts || 0, hidden: !room.open_alerts },
