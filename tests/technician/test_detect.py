@@ -98,13 +98,16 @@ async def test_a_missing_port_exits_4_at_once(tmp_path: Path) -> None:
 
 
 def test_the_plan_scans_each_rate_once_per_profile() -> None:
-    profiles = [p.profile for p in ProfileLoader().load_all()]
-    first, rates = plan("/dev/ttyUSB0", profiles)
+    every = [p.profile for p in ProfileLoader().load_all()]
+    profiles = [p for p in every if p.codec != "usb"]  # USB profiles take usb:// ports only
+    first, rates = plan("/dev/ttyUSB0", every)
     assert len(first) == len(profiles)
     assert [len(r) for r in rates] == [
         sum(line_settings(p).baudrate != baud for p in profiles)
         for baud in (9600, 19200, 38400, 57600, 115200)
     ]
+    usb, no_scan = plan("usb://16c0:05df", every)
+    assert ([a.profile.id for a in usb], no_scan) == (["usb-hid-relay"], [])
     tcp, none = plan("tcp://10.0.0.5", profiles)
     assert none == []
     assert {a.url for a in tcp if a.profile.id == "pjlink"} == {"tcp://10.0.0.5:4352"}

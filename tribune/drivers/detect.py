@@ -70,12 +70,14 @@ class NothingAnsweredError(LinkError):
 
 
 def port_kind(url: str) -> str:
-    """`tcp` (a device's own network port), `serial-server` (socket://) or `serial`."""
+    """`tcp` (a device's own network port), `serial-server` (socket://), `usb` or `serial`."""
     scheme = urlsplit(url).scheme
     if scheme == "tcp":
         return "tcp"
     if scheme == "socket":
         return "serial-server"
+    if scheme == "usb":
+        return "usb"
     return "serial"
 
 
@@ -84,6 +86,10 @@ def plan(
 ) -> tuple[list[Attempt], list[list[Attempt]]]:
     """The tries at each profile's own settings, then the baud scan's tries, rate by rate."""
     kind = port_kind(url)
+    # USB profiles speak only on usb:// ports (the relay boards), and only they do.
+    profiles = [p for p in profiles if (p.codec == "usb") == (kind == "usb")]
+    if kind == "usb":
+        return [Attempt(p, url, None, url) for p in profiles], []
     if kind == "tcp":
         first = [
             Attempt(p, _with_port(url, p), None, _with_port(url, p))
