@@ -9,7 +9,7 @@ import pytest
 
 from tribune.drivers.codecs import make_codec
 from tribune.profiles.loader import LoadedProfile, ProfileLoader, shipped_profiles_dir
-from tribune.profiles.schema import POWER_STATES, Profile, ValueType
+from tribune.profiles.schema import HEX_CODECS, POWER_STATES, Profile, ValueType
 from tribune.profiles.templates import compile_send
 
 PROFILES_DIR = shipped_profiles_dir()
@@ -31,6 +31,7 @@ EXPECTED_IDS = {
     "samsung-mdc",
     "lg-display",
     "cisco-roomos",
+    "usb-hid-relay",
 }
 
 # Polling a real device faster than this floods slow serial parsers (Epson, NEC, Panasonic).
@@ -111,7 +112,7 @@ def test_templates_only_use_known_parameters(path: Path) -> None:
 @pytest.mark.parametrize("path", PROFILE_FILES, ids=_ids(PROFILE_FILES))
 def test_templates_render_with_option_defaults(path: Path) -> None:
     profile = ProfileLoader([PROFILES_DIR]).load_file(path).profile
-    binary = profile.codec == "binary"
+    binary = profile.codec in HEX_CODECS
     params: dict[str, str | int] = {
         name: spec.default or "1" for name, spec in profile.options.items()
     }
