@@ -41,6 +41,7 @@ KEY_F1 = "scene:class-start"
 KEY_F2 = {{ press = "source:laptop", long = "scene:class-end" }}
 KEY_F3 = {{ long = "scene:class-end" }}
 KEY_VOLUMEUP = {{ press = "action:board.volume_up", repeat = true }}
+KEY_VOLUMEDOWN = {{ press = "desired:switcher.volume=-10", repeat = true }}
 KEY_MUTE = "desired:switcher.mute=toggle"
 KEY_F12 = "action:projector.volume_up"
 """
@@ -52,6 +53,7 @@ KEYPAD_KEYS = [
     ecodes.KEY_F4,
     ecodes.KEY_F12,
     ecodes.KEY_VOLUMEUP,
+    ecodes.KEY_VOLUMEDOWN,
     ecodes.KEY_MUTE,
 ]
 KEYPAD_LEDS = [ecodes.LED_NUML, ecodes.LED_CAPSL]

@@ -126,7 +126,7 @@ def test_list_shows_nodes_links_and_leds(
     fake_dev.plug(keypad)
     assert main(["buttons", "list"]) == 0
     out = capsys.readouterr().out
-    assert f"{keypad.node}  05a4:9881  'Acme USB Keypad'  7 keys  LEDs: LED_NUML, LED_CAPSL" in out
+    assert f"{keypad.node}  05a4:9881  'Acme USB Keypad'  8 keys  LEDs: LED_NUML, LED_CAPSL" in out
     assert f"    {keypad.link}" in out
     assert main(["buttons", "list", "--json"]) == 0
     (row,) = json.loads(capsys.readouterr().out)

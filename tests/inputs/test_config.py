@@ -128,6 +128,26 @@ keys = { KEY_A = "desired:projector.power=on" }
     assert buttons.keypads["side"].grab is False
 
 
+def test_the_profiles_judge_actions_and_values() -> None:
+    from tribune.drivers.capabilities import CompiledProfile
+    from tribune.inputs.check import intent_problem
+    from tribune.profiles.loader import ProfileLoader
+
+    loader = ProfileLoader()
+    profiles = {
+        "board": CompiledProfile(loader.load("smart-board").profile),
+        "switcher": CompiledProfile(loader.load("extron-sis").profile),
+    }
+    assert intent_problem("action:board.volume_up", profiles) is None
+    assert intent_problem("desired:switcher.volume=+5", profiles) is None
+    assert intent_problem("desired:switcher.mute=toggle", profiles) is None
+    assert intent_problem("scene:class-start", profiles) is None
+    assert "no action 'volum_up'" in str(intent_problem("action:board.volum_up", profiles))
+    assert "needs a level" in str(intent_problem("desired:board.power=+5", profiles))
+    assert "needs an on/off" in str(intent_problem("desired:switcher.volume=toggle", profiles))
+    assert "not one of" in str(intent_problem("desired:board.power=of", profiles))
+
+
 def test_intents() -> None:
     assert str(parse_intent("desired:projector.power=on")) == "desired:projector.power=on"
     intent = parse_intent("action:switcher.volume_up")

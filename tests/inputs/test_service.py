@@ -190,6 +190,19 @@ async def test_toggle_flips_mute(rig: KeyRig) -> None:
     await until(lambda: rig.room.desired["switcher"]["mute"] is False)
 
 
+async def test_holding_a_level_step_key_ramps_down_and_stops_at_zero(rig: KeyRig) -> None:
+    await rig.room.apply({"switcher": {"volume": 30}}, who="panel")
+    rig.keypad.press(ecodes.KEY_VOLUMEDOWN)  # -10 now, then every 0.1 s after 0.2 s
+    await until(lambda: rig.room.desired["switcher"]["volume"] == 20)
+    await asyncio.sleep(0.55)
+    rig.keypad.release(ecodes.KEY_VOLUMEDOWN)
+    assert rig.room.desired["switcher"]["volume"] == 0  # held at the end of the scale
+    steps = [e for e in await rig.audit() if e["actor"] == "desk:KEY_VOLUMEDOWN"]
+    assert [e["detail"] for e in steps[:3]] == [
+        {"desired": {"switcher": {"volume": v}}} for v in (20, 10, 0)
+    ]
+
+
 async def test_kernel_auto_repeat_is_ignored(rig: KeyRig) -> None:
     rig.keypad.press(ecodes.KEY_F1)
     for _ in range(5):

@@ -6,6 +6,7 @@ that `action:board.volum_up` is a typo or that `desired:projector.power=of` is n
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from tribune.config import RoomConfig, parse_intent
@@ -13,6 +14,14 @@ from tribune.drivers.capabilities import CompiledProfile
 from tribune.errors import ConfigError, NotSupportedError, TribuneError
 from tribune.profiles.loader import ProfileLoader
 from tribune.profiles.schema import ValueType
+
+# `desired:switcher.volume=+5`: a step from the current value (hold the key: `repeat`).
+STEP = re.compile(r"^[+-][0-9]{1,6}$")
+
+
+def is_step(value: str | None) -> bool:
+    """Whether a desired value is a relative step (`+5`, `-5`)."""
+    return value is not None and STEP.match(value) is not None
 
 
 def intent_problem(text: str, profiles: Mapping[str, CompiledProfile]) -> str | None:
@@ -33,6 +42,10 @@ def intent_problem(text: str, profiles: Mapping[str, CompiledProfile]) -> str | 
         if intent.value == "toggle":
             if cap.type is not ValueType.BOOL:
                 return f"{intent.target}.{intent.name}: `toggle` needs an on/off capability"
+            return None
+        if is_step(intent.value):
+            if cap.type not in (ValueType.LEVEL, ValueType.INT):
+                return f"{intent.target}.{intent.name}: a `{intent.value}` step needs a level"
             return None
         profile.normalize(cap, intent.value)
     except NotSupportedError as exc:

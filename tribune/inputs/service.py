@@ -29,7 +29,7 @@ from tribune.config import (
     parse_led_condition,
 )
 from tribune.errors import TribuneError
-from tribune.inputs.check import intent_problem
+from tribune.inputs.check import intent_problem, is_step
 from tribune.inputs.codes import code_of
 from tribune.inputs.keys import KeyTiming, KeyTracker, Trigger
 from tribune.inputs.source import (
@@ -39,6 +39,7 @@ from tribune.inputs.source import (
     InputHandle,
     InputSource,
 )
+from tribune.profiles.schema import ValueType
 from tribune.room import Room
 from tribune.store import AuditEntry
 
@@ -382,15 +383,24 @@ class KeyService:
         return None
 
     def _desired_value(self, intent: KeyIntent) -> Any:
-        """The value to ask for; `toggle` flips what is desired (else what is reported)."""
-        if intent.value != "toggle":
+        """The value to ask for: `toggle` flips, `+5`/`-5` steps, from what is desired (else
+        what is reported: the room may not have asked for anything yet)."""
+        if intent.value != "toggle" and not is_step(intent.value):
             return intent.value
         assert intent.name is not None
+        assert intent.value is not None
+        runtime = self.room.runtimes[intent.target]
         current = self.room.desired.get(intent.target, {}).get(intent.name)
         if current is None:
-            reading = self.room.runtimes[intent.target].state.get(intent.name)
-            current = reading.value if reading is not None else False
-        return not bool(current)
+            reading = runtime.state.get(intent.name)
+            current = reading.value if reading is not None else None
+        if intent.value == "toggle":
+            return not bool(current)
+        base = current if isinstance(current, int) and not isinstance(current, bool) else 0
+        stepped = base + int(intent.value)
+        if runtime.compiled.capability(intent.name).type is ValueType.LEVEL:
+            stepped = min(max(stepped, 0), 100)  # held at the end of the scale, not refused
+        return stepped
 
     async def _audit_refusal(self, intent: KeyIntent, actor: str, reason: str) -> None:
         action = {
