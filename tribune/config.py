@@ -257,7 +257,7 @@ class KeyIntent(NamedTuple):
     kind: Literal["scene", "source", "action", "desired"]
     target: str  # the scene, source or device id
     name: str | None = None  # the action or capability
-    value: str | None = None  # the desired value; `toggle` flips an on/off capability
+    value: str | None = None  # desired value; `toggle` flips on/off, `+5`/`-5` step a level
 
     def __str__(self) -> str:
         if self.kind in ("scene", "source"):
