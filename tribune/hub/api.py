@@ -17,6 +17,7 @@ from pathlib import Path as FsPath
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
+from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -455,6 +456,12 @@ def create_hub_app(hub: HubSubscriber, thresholds: Thresholds | None = None) -> 
     app.state.thresholds = thresholds or Thresholds()
     install_problem_handlers(app)
     app.include_router(router)
+    # `GET /rooms` for a thousand rooms is about half a megabyte of JSON every few seconds.
+    app.add_middleware(GZipMiddleware, minimum_size=2048)
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def no_icon() -> Response:
+        return Response(status_code=204)
 
     @app.get("/", include_in_schema=False)
     async def fleet_page() -> FileResponse:
