@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo demo-fleet test lint format clean
+.PHONY: venv demo demo-fleet test lint format clean wheels
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,12 @@ demo-fleet: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q --ignore=tests/panel
 	$(PY) -m pytest -q tests/panel
+
+# The offline installer's input: tribune and every dependency as wheels, for
+# `deploy/install.sh --wheels dist/wheels` on a PC without PyPI (docs/install.md).
+wheels: $(STAMP)
+	rm -rf dist/wheels
+	$(PY) -m pip wheel --quiet . -w dist/wheels
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check tribune tests bench
