@@ -87,11 +87,17 @@ class DeviceReconciler:
         self._unsubscribe = self.runtime.subscribe(self._on_device_event)
         self._task = asyncio.create_task(self._run(), name=f"reconcile-{self.runtime.id}")
 
+    @property
+    def died(self) -> bool:
+        """Whether the reconcile task ended although nobody stopped it."""
+        return self._task is not None and self._task.done()
+
     async def stop(self) -> None:
         """Stop reconciling (commands in flight are cancelled)."""
         if self._unsubscribe is not None:
             self._unsubscribe()
         tasks = [t for t in (self._task, *self._sends) if t is not None]
+        self._task = None
         for task in tasks:
             task.cancel()
         for task in tasks:

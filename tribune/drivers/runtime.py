@@ -249,6 +249,9 @@ class DeviceRuntime:
         self._connect_error: TribuneError | None = None
         self._transition: tuple[str, float] | None = None  # ("warming"|"cooling", until)
         self._retry_at = 0.0  # while unreachable: when to try again
+        # When the worker's current step began (monotonic); None while it waits for work or is
+        # stopped. A step that lasts far beyond its timeouts is wedged (tribune/systemd.py).
+        self.busy_since: float | None = None
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -257,6 +260,11 @@ class DeviceRuntime:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name=f"device-{self.id}")
 
+    @property
+    def worker_died(self) -> bool:
+        """Whether the worker task ended although nobody stopped it."""
+        return self._task is not None and self._task.done()
+
     async def stop(self) -> None:
         """Stop and close the link; queued commands fail with `LinkClosedError`."""
         task, self._task = self._task, None
@@ -264,6 +272,7 @@ class DeviceRuntime:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        self.busy_since = None
         await self.link.close()
         stopped = LinkClosedError(f"{self.id}: stopped")
         if self._current is not None:
@@ -321,6 +330,7 @@ class DeviceRuntime:
 
     async def _run(self) -> None:
         while True:
+            self.busy_since = time.monotonic()
             try:
                 await self._step()
             except asyncio.CancelledError:
@@ -360,9 +370,13 @@ class DeviceRuntime:
 
     async def _wait(self, seconds: float) -> None:
         self._wakeup.clear()
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(max(0.0, seconds)):
-                await self._wakeup.wait()
+        self.busy_since = None  # idle, however long: not wedged
+        try:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(0.0, seconds)):
+                    await self._wakeup.wait()
+        finally:
+            self.busy_since = time.monotonic()
 
     def _unreachable(self, status: HealthStatus, error: str) -> None:
         """Mark the device unreachable and schedule the next attempt by the backoff."""
