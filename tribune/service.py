@@ -20,10 +20,12 @@ from zoneinfo import ZoneInfo
 
 from tribune.config import RoomConfig, load_config
 from tribune.errors import ConfigError
+from tribune.liveness import RoomHealth
 from tribune.profiles.store import ProfileStore
 from tribune.room import Room
 from tribune.scheduler import SceneTarget, ScheduleEntry, Scheduler, parse_when
 from tribune.store import Store
+from tribune.systemd import Notifier, watch_service
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +116,8 @@ async def run_service(
     # The port first: a second service must fail before it touches a single device.
     sock = await asyncio.to_thread(_bind, bind_host, bind_port)
     bind_port = sock.getsockname()[1]
+    notifier = Notifier()  # systemd (Type=notify): READY, STATUS, WATCHDOG, STOPPING
+    notifier.status(f"starting room {config.room.id}")
     await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
     tokens = await asyncio.to_thread(Tokens.load_or_create, data_dir)
     store = Store(data_dir / "tribune.db")
@@ -173,6 +177,8 @@ async def run_service(
             bind_port,
             len(room.runtimes),
         )
+        health = RoomHealth(room, lambda: link).health()
+        tasks.append(asyncio.create_task(watch_service(notifier, health), name="systemd"))
         if started is not None:
             await started(Service(room, scheduler, app, bind_port, keys))
         waiter = asyncio.create_task(stop.wait())
@@ -182,6 +188,7 @@ async def run_service(
         with contextlib.suppress(Exception):
             await serving
     finally:
+        notifier.stopping()
         sock.close()
         if link is not None:
             await link.stop()
@@ -196,6 +203,7 @@ async def run_service(
         await store.close()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+        notifier.close()
     return 0
 
 

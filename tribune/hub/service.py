@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from tribune.hub.api import Thresholds, create_hub_app
@@ -14,8 +14,22 @@ from tribune.hub.config import BrokerLink, HubConfig
 from tribune.hub.publisher import Publisher
 from tribune.hub.store import HubStore
 from tribune.hub.subscriber import HubSubscriber
+from tribune.systemd import Health, Notifier, watch_service
 
 log = logging.getLogger(__name__)
+
+
+def hub_health(hub: HubSubscriber, port: int, serving: Callable[[], bool]) -> Health:
+    """For systemd: ready once `serving()`; healthy while the broker link's tasks run."""
+
+    def problem() -> str | None:
+        return None if hub.running else "the hub's broker link task has ended"
+
+    def status() -> str:
+        linked = "broker linked" if hub.connected.is_set() else "broker not linked"
+        return f"serving the hub on port {port}: {linked}"
+
+    return Health(ready=serving, problem=problem, status=status)
 
 
 async def run_hub(config: HubConfig, link: BrokerLink) -> int:
@@ -69,12 +83,21 @@ async def run_hub(config: HubConfig, link: BrokerLink) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, lambda: setattr(server, "should_exit", True))
+    # systemd (Type=notify): READY once the page answers, STATUS, WATCHDOG while healthy.
+    notifier = Notifier()
+    health = hub_health(hub, port, lambda: bool(server.started))
+    watch = asyncio.create_task(watch_service(notifier, health), name="systemd")
     try:
         log.warning("hub: fleet page and API on http://%s:%d/", host, port)
         await server.serve()
     finally:
+        notifier.stopping()
+        watch.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watch
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
         await hub.stop()
         await store.close()
+        notifier.close()
     return 0

@@ -87,6 +87,11 @@ class HubSubscriber:
             asyncio.create_task(self._sweep(), name="hub-expiry"),
         ]
 
+    @property
+    def running(self) -> bool:
+        """Whether it was started and none of its tasks has ended (the systemd watchdog)."""
+        return bool(self._tasks) and not any(task.done() for task in self._tasks)
+
     async def stop(self) -> None:
         """Disconnect and stop the tasks."""
         self._stopping.set()
