@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo demo-fleet test lint format clean wheels
+.PHONY: venv demo demo-fleet test lint format clean wheels system-test
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,13 @@ test: $(STAMP)
 wheels: $(STAMP)
 	rm -rf dist/wheels
 	$(PY) -m pip wheel --quiet . -w dist/wheels
+
+# The system test (docs/system-test.md): tribune installed from `make wheels` on a minimal Debian 12
+# booted under QEMU (TCG), with an emulated USB-serial adapter and keyboard. Needs root,
+# debootstrap, qemu-system-x86, qemu-utils, e2fsprogs. The guest image is cached in
+# /var/tmp/tribune-system-test (TRIBUNE_SYSTEM_CACHE): the first run builds it (minutes).
+system-test: $(STAMP)
+	TRIBUNE_SYSTEM_TEST=1 $(PY) -m pytest -v --timeout=3600 tests/system
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check tribune tests bench

@@ -1,0 +1,241 @@
+"""The system test: tribune installed on a real Debian 12, booted under QEMU (docs/system-test.md).
+
+One guest boots for the whole module (and reboots once, in the last check); the checks run in
+this order and each prints one `[system] CHECK n` line with what it saw.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from typing import NoReturn
+
+import pytest
+
+from tests.system.conftest import SystemRun
+from tests.system.simhost import POWER_ON
+from tests.system.vm import ADAPTER_SERIAL, Vm, VmError
+from tribune.sim.base import Power
+
+pytestmark = [pytest.mark.system, pytest.mark.timeout(3600)]
+
+TRIBUNE = "/opt/tribune/venv/bin/tribune"
+SERVICE_UP = 240.0  # seconds for tribune.service to be active after the guest answers (TCG)
+
+
+def show(vm: Vm, *props: str) -> dict[str, str]:
+    """`systemctl show -p ...` of tribune.service as a dict."""
+    out = vm.check(f"systemctl show tribune.service -p {','.join(props)}")
+    values = {}
+    for line in out.splitlines():
+        name, _, value = line.partition("=")
+        values[name] = value
+    return values
+
+
+def wait_active(vm: Vm, timeout: float = SERVICE_UP) -> dict[str, str]:
+    """Wait for tribune.service to be active (for Type=notify: after its READY=1)."""
+    vm.wait_for(
+        'test "$(systemctl show -p ActiveState --value tribune.service)" = active',
+        timeout=timeout,
+        what="tribune.service active",
+    )
+    return show(vm, "ActiveState", "SubState", "Type", "MainPID", "StatusText", "NRestarts",
+                "WatchdogUSec", "User", "ExecMainStartTimestampMonotonic")  # fmt: skip
+
+
+def fail_with(system: SystemRun, what: str, exc: Exception) -> NoReturn:
+    """Fail with the guest's console and journal attached."""
+    pytest.fail(f"{what}: {exc}\n{system.vm.diagnostics()}")
+
+
+def test_1_service_ready(system: SystemRun) -> None:
+    """systemd starts tribune.service as the tribune user, and it reported READY=1."""
+    vm = system.vm
+    try:
+        props = wait_active(vm)
+    except VmError as exc:
+        fail_with(system, "tribune.service did not start", exc)
+    pid = props["MainPID"]
+    user = vm.check(f"stat -c %U /proc/{pid}").strip()
+    status = vm.run("systemctl --no-pager status tribune.service").out
+    system.say("[system] systemctl status tribune.service:\n" + status.rstrip())
+    assert user == "tribune", f"MainPID {pid} runs as {user!r}"
+    assert props["Type"] == "notify", f"Type={props['Type']}: READY=1 is not waited for"
+    # Type=notify is active only once READY=1 came; STATUS= is what the technician reads.
+    assert props["StatusText"], "no STATUS= line from the service"
+    system.say(
+        f"[system] CHECK 1 ok: tribune.service {props['ActiveState']}/{props['SubState']} "
+        f"as user {user} (pid {pid}), Type=notify so READY=1 arrived; "
+        f"StatusText={props['StatusText']!r}"
+    )
+
+
+def test_2_udev_projector_link(system: SystemRun) -> None:
+    """The udev rule links /dev/tribune/projector to the USB-serial adapter's tty."""
+    vm = system.vm
+    try:
+        vm.wait_for("test -e /dev/tribune/projector", timeout=60, what="/dev/tribune/projector")
+    except VmError as exc:
+        fail_with(system, "no /dev/tribune/projector", exc)
+    target = vm.check("readlink -f /dev/tribune/projector").strip()
+    info = vm.check(f"udevadm info --query=property --name={target}")
+    props = dict(line.split("=", 1) for line in info.splitlines() if "=" in line)
+    by_id = vm.check("ls /dev/serial/by-id/ /dev/serial/by-path/").split()
+    mode = vm.check(f"stat -c '%U:%G %a' {target}").strip()
+    assert re.fullmatch(r"/dev/ttyUSB\d+", target), target
+    assert props.get("ID_VENDOR_ID") == "0403", props
+    assert props.get("ID_MODEL_ID") == "6001", props
+    assert props.get("ID_USB_DRIVER", props.get("ID_USB_INTERFACES", "")) != ""
+    assert any(ADAPTER_SERIAL in name for name in by_id), by_id
+    system.say(
+        f"[system] CHECK 2 ok: /dev/tribune/projector -> {target} ({mode}), FTDI "
+        f"{props.get('ID_VENDOR_ID')}:{props.get('ID_MODEL_ID')} on "
+        f"{props.get('ID_USB_DRIVER', '?')}, ID_PATH={props.get('ID_PATH')}"
+    )
+
+
+def test_3_key_press_powers_projector(system: SystemRun) -> None:
+    """F1 on the emulated keyboard (QMP send-key) -> class-start -> power-on bytes on the host."""
+    vm, sim = system.vm, system.sim
+    assert vm.qmp is not None
+    try:
+        wait_active(vm)
+        vm.wait_for(
+            "journalctl -b -u tribune.service --no-pager | grep -q 'keypad lectern'",
+            timeout=60,
+            what="the service opened the keypad",
+        )
+    except VmError as exc:
+        fail_with(system, "the keypad was not opened", exc)
+    assert sim.power() is Power.OFF, f"projector is {sim.power()} before the key press"
+    since = time.monotonic()
+    vm.qmp.send_key("f1")
+    seconds = sim.wait_for(POWER_ON, since=since, timeout=60)
+    if seconds is None:
+        fail_with(
+            system,
+            "F1 pressed",
+            VmError(f"no power-on frame at the simulator; received {sim.received(since).hex()}"),
+        )
+    deadline = time.monotonic() + 30
+    while sim.power() not in (Power.WARMING, Power.ON) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    audit = vm.run(
+        "journalctl -b -u tribune.service --no-pager -n 30 | grep -i -m3 'class-start\\|F1'"
+    ).out.strip()
+    system.say(
+        f"[system] CHECK 3 ok: QMP send-key f1 -> host simulator received "
+        f"{POWER_ON.hex(' ')} (NEC POWER ON) after {seconds:.1f} s through ftdi_sio; "
+        f"projector {sim.power().value}" + (f"; guest log: {audit}" if audit else "")
+    )
+
+
+def test_4_usb_scan(system: SystemRun) -> None:
+    """`tribune usb scan` in the guest lists 0403:6001 with its tty and the probe hint."""
+    vm = system.vm
+    result = vm.run(f"runuser -u tribune -- {TRIBUNE} usb scan || {TRIBUNE} usb scan", 120)
+    out = result.out
+    system.say("[system] tribune usb scan:\n" + out.rstrip())
+    assert "0403:6001" in out, out
+    assert "/dev/ttyUSB" in out, out
+    assert "probe" in out, out
+    system.say("[system] CHECK 4 ok: usb scan lists 0403:6001 with /dev/ttyUSB0 and the probe hint")
+
+
+def test_5_watchdog_restarts_frozen_service(system: SystemRun) -> None:
+    """SIGSTOP freezes the service; systemd's watchdog kills it and restarts it."""
+    vm = system.vm
+    try:
+        before = wait_active(vm)
+    except VmError as exc:
+        fail_with(system, "tribune.service not active", exc)
+    usec = _usec(before["WatchdogUSec"])
+    assert usec > 0, f"no WatchdogSec on tribune.service ({before['WatchdogUSec']})"
+    watchdog = usec / 1e6
+    pid = before["MainPID"]
+    frozen_at = float(vm.check(f"date +%s.%N; kill -STOP {pid}").split()[0])
+    try:
+        vm.wait_for(
+            f'test "$(systemctl show -p MainPID --value tribune.service)" != {pid} && '
+            'test "$(systemctl show -p ActiveState --value tribune.service)" = active',
+            timeout=watchdog + SERVICE_UP,
+            interval=2,
+            what="tribune.service restarted",
+        )
+    except VmError as exc:
+        fail_with(system, "the frozen service was not restarted", exc)
+    after = show(vm, "MainPID", "NRestarts", "ActiveState")
+    journal = vm.check(
+        "journalctl -b -u tribune.service --no-pager -o short-unix "
+        f"--since @{int(frozen_at) - 1} | grep -i -m5 'watchdog\\|killed\\|dumped\\|abort'"
+    )
+    timeout_line = next((ln for ln in journal.splitlines() if "atchdog" in ln), "")
+    assert timeout_line, f"no watchdog timeout in the journal:\n{journal}"
+    killed_after = float(timeout_line.split()[0]) - frozen_at
+    restarted = int(after["NRestarts"]) - int(before["NRestarts"])
+    assert restarted >= 1, (before, after)
+    assert killed_after <= watchdog + 2.0, f"watchdog fired {killed_after:.1f} s after SIGSTOP"
+    system.say(
+        f"[system] CHECK 5 ok: SIGSTOP pid {pid} -> watchdog timeout after {killed_after:.1f} s "
+        f"(WatchdogSec={watchdog:.0f}), restarted as pid {after['MainPID']} "
+        f"(NRestarts {before['NRestarts']} -> {after['NRestarts']}); journal: "
+        f"{timeout_line.split(' ', 2)[-1]}"
+    )
+
+
+def _usec(text: str) -> int:
+    """systemd's `20s` / `1min 30s` (or plain microseconds) as microseconds."""
+    if text.isdigit():
+        return int(text)
+    total = 0.0
+    for number, unit in re.findall(r"([\d.]+)\s*(min|ms|us|s|h)", text):
+        total += float(number) * {"h": 3600, "min": 60, "s": 1, "ms": 1e-3, "us": 1e-6}[unit]
+    return int(total * 1e6)
+
+
+def test_6_reboot_restores_desired_state(system: SystemRun) -> None:
+    """After a reboot (and a mains cut on the projector) the desired state is re-applied."""
+    vm, sim = system.vm, system.sim
+    old_boot = vm.boot_id
+    vm.run("systemctl reboot", timeout=10)
+    try:
+        vm.wait_exit(timeout=180)
+    except VmError as exc:
+        fail_with(system, "the guest did not shut down", exc)
+    sim.switch_off()  # the room lost power overnight: the projector is in standby
+    since = time.monotonic()
+    seconds = vm.start()
+    system.say(f"[system] boot {vm.boots}: the guest answered after {seconds:.0f} s")
+    assert vm.boot_id != old_boot
+    on_after = sim.wait_for(POWER_ON, since=since, timeout=SERVICE_UP + 120)
+    if on_after is None:
+        fail_with(system, "after the reboot", VmError("no power-on frame at the simulator"))
+    room = json.loads(
+        vm.check(
+            "python3 -c 'import urllib.request,sys; "
+            'sys.stdout.write(urllib.request.urlopen("http://127.0.0.1:8080/api/v1/room").read()'
+            ".decode())'"
+        )
+    )
+    desired = _desired_power(room)
+    assert desired == "on", f"desired projector power after the reboot: {desired!r}"
+    system.say(
+        f"[system] CHECK 6 ok: rebooted (boot id {old_boot[:8]} -> {vm.boot_id[:8]}); the "
+        f"projector, switched off meanwhile, got {POWER_ON.hex(' ')} again {on_after:.0f} s "
+        f"after QEMU started; desired projector.power={desired} restored from the store"
+    )
+
+
+def _desired_power(room: dict[str, object]) -> object:
+    devices = room.get("devices")
+    if isinstance(devices, dict):
+        device = devices.get("projector", {})
+    elif isinstance(devices, list):
+        device = next((d for d in devices if isinstance(d, dict) and d.get("id") == "projector"),
+                      {})  # fmt: skip
+    else:
+        return None
+    desired = device.get("desired", {}) if isinstance(device, dict) else {}
+    return desired.get("power") if isinstance(desired, dict) else None
