@@ -1,0 +1,1 @@
+"""System test: tribune on a real Linux kernel under QEMU (docs/system-test.md)."""
