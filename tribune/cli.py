@@ -494,6 +494,11 @@ def build_parser() -> argparse.ArgumentParser:
     from tribune.inputs.cli import add_buttons_parser
 
     add_buttons_parser(sub)
+
+    # The installation: udev rules for the room's devices, and the doctor (docs/install.md).
+    from tribune.cli_deploy import add_deploy_commands
+
+    add_deploy_commands(sub)
     return parser
 
 
