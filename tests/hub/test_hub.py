@@ -127,9 +127,7 @@ async def test_an_already_expired_command_is_reported_expired_by_the_room_and_no
         assert [e.result for e in audit if e.action == "scene.activate"] == ["expired"]
 
 
-async def test_the_api_refuses_unknown_rooms_and_bad_bodies(
-    broker: Broker, hub_dir: Path
-) -> None:
+async def test_the_api_refuses_unknown_rooms_and_bad_bodies(broker: Broker, hub_dir: Path) -> None:
     async with running_hub(broker, hub_dir) as hub:
         body = {"action": "scene.activate", "args": {"scene": "class-start"}}
         missing = await hub.http.post(f"/api/v1/rooms/{ROOM}/commands", json=body)
