@@ -43,6 +43,7 @@ _RULE = re.compile(
     r'ENV\{ID_PATH\}=="(?P<id_path>[^"]+)"(?:, ATTRS\{port_number\}=="(?P<port>\d+)")?'
     r'.*SYMLINK\+="tribune/(?P<link>[^"]+)"'
 )
+_ONBOARD = re.compile(r"^/dev/tty(S|AMA)\d+$")  # the PC's own COM ports: stable names already
 _USB_ID = re.compile(r"^usb://([0-9a-fA-F]{4}):([0-9a-fA-F]{4})")
 
 
@@ -172,7 +173,11 @@ def generate(
 
     for device_id, device in config.devices.items():
         port = device.port
-        if device_id in nodes or _is_serial(port):
+        if device_id not in nodes and _ONBOARD.match(port):
+            serial.append(
+                f"# {device_id}: {port}: an onboard port, its name is stable (group dialout)"
+            )
+        elif device_id in nodes or _is_serial(port):
             link = _link_name(device_id, port)
             where, how = _place(device_id, port, link, nodes, known, udev)
             if where is None:
@@ -234,8 +239,6 @@ def _place(
     found = socket_from_by_path(port)
     if found is not None:
         return found, "by-path"
-    if port.startswith("/dev/ttyS"):
-        return None, "an onboard port: its name is stable, no link needed (group dialout)"
     # A /dev/tribune link is defined by its rule; any other name follows the adapter, wherever
     # it is plugged in now (the rule written before is the fallback while it is unplugged).
     own_link = port.startswith(LINK_DIR)
