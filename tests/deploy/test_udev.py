@@ -215,7 +215,8 @@ def test_cli_writes_and_says_what_is_missing(
     args = ["udev-rules", "--config", str(config), "--write", str(target)]
     assert main([*args, "--node", "display=/dev/ttyUSB1"]) == 1  # second-projector not placed
     out, err = capsys.readouterr()
-    assert "/dev/tribune/projector" in out and "udevadm control --reload" in out
+    assert "/dev/tribune/projector" in out
+    assert "udevadm control --reload" in out
     assert "second-projector: not placed" in err
     assert oct(target.stat().st_mode & 0o777) == "0o644"
     # Placed later: all done, and the display keeps its socket without --node.
