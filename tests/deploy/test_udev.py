@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -115,8 +117,6 @@ def udevadm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder.mkdir()
     table, log = tmp_path / "udev.json", tmp_path / "udevadm.log"
     table.write_text(json.dumps(UDEV), encoding="utf-8")
-    import sys
-
     script = folder / "udevadm"
     script.write_text(
         FAKE_UDEVADM.format(python=sys.executable, log=str(log), table=str(table)),
@@ -196,9 +196,7 @@ def test_without_udevadm_by_path_still_works(
 def test_a_fake_udevadm_through_the_seam() -> None:
     calls: list[list[str]] = []
 
-    def run(argv: list[str], **kwargs: object) -> object:
-        import subprocess
-
+    def run(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
         calls.append(argv)
         return subprocess.CompletedProcess(argv, 0, "ID_PATH=pci-0000:00:1d.0-usb-0:1:1.0\n", "")
 
