@@ -1,4 +1,11 @@
-"""`tribune buttons list|listen` against the fake `/dev/input`, and on this machine (none)."""
+"""`tribune buttons list|listen` against the fake `/dev/input`, and on this machine (none).
+
+The fake stands for: the listing of /dev/input/event* and its by-id links (files in a temporary
+folder), key presses read from /dev/input/eventN (`struct input_event` bytes in a pipe, the
+kernel's auto-repeat as value 2), EVIOCGRAB held by another process (EBUSY), unplugging (ENODEV,
+here end-of-file) and EACCES on a node without the udev rule. The last tests run the real path:
+python-evdev on this machine's /dev/input, which does not exist here.
+"""
 
 from __future__ import annotations
 

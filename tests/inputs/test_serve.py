@@ -1,4 +1,8 @@
-"""`tribune serve` starts the key service with the room and stops it (grab released) with it."""
+"""`tribune serve` starts the key service with the room and stops it (grab released) with it.
+
+The fake `/dev/input` stands for the keypad's node (/dev/input/eventN, a pipe of `struct
+input_event` bytes) and its EVIOCGRAB; the room, the API server and the store are real.
+"""
 
 from __future__ import annotations
 
