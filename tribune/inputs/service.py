@@ -468,6 +468,8 @@ class KeyService:
             try:
                 node.handle.set_led(code, on)
                 node.leds[code] = on
+            except InputDeviceGoneError:
+                return  # unplugged: its reader says so and closes it
             except TribuneError as exc:
                 self._report(node.path, f"keypad {node.keypad.name}: LED: {exc}")
                 return
