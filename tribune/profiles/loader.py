@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from tribune.errors import ProfileError
+from tribune.profiles.backtracking import check_backtracking
 from tribune.profiles.schema import HEX_CODECS, Profile
 from tribune.profiles.templates import check_template
 from tribune.profiles.yamlload import LocatedDocument, Path_, load_yaml
@@ -183,7 +184,9 @@ def _read_document(path: Path) -> LocatedDocument:
     try:
         size = path.stat().st_size
         if size > MAX_PROFILE_BYTES:
-            raise ProfileError(f"file is {size} bytes; profiles are at most {MAX_PROFILE_BYTES}")
+            raise ProfileError(
+                f"file is {size} bytes; profiles are at most {MAX_PROFILE_BYTES}", path=str(path)
+            )
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ProfileError(f"cannot read: {exc.strerror}", path=str(path)) from None
@@ -222,10 +225,16 @@ def _check_templates(profile: Profile, doc: LocatedDocument) -> None:
         check(ident.reply, ("identify", i, "reply"), reply=True)
         if ident.expect is not None:
             try:
-                re.compile(ident.expect)
+                check_backtracking(re.compile(ident.expect).pattern)
             except re.error as exc:
                 raise ProfileError(
                     f"identify.{i}.expect: bad regular expression: {exc}",
+                    path=doc.source,
+                    line=doc.line_of(("identify", i, "expect")),
+                ) from None
+            except ValueError as exc:
+                raise ProfileError(
+                    f"identify.{i}.expect: {exc}",
                     path=doc.source,
                     line=doc.line_of(("identify", i, "expect")),
                 ) from None

@@ -4,7 +4,8 @@ Text codecs: `send` is a format string (`"%1POWR {value}"`), `reply` a regular e
 at the start of the reply text. Binary codec: both are hex byte templates, space separated:
 `AA`, `??` (any byte, replies only), `*` (any bytes to the end, replies only) and `{name}` or
 `{name:N}` (N bytes, big-endian; default 1; up to 99) or `{name:*}` (any number of bytes,
-replies only).
+replies only). A text reply pattern that could backtrack exponentially is refused
+(`tribune.profiles.backtracking`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
+
+from tribune.profiles.backtracking import check_backtracking
 
 _FIELD = re.compile(r"\{([a-z_][a-z0-9_]*)(?::([1-9][0-9]?|\*))?\}")
 _HEX = re.compile(r"^[0-9A-Fa-f]{2}$")
@@ -93,9 +96,11 @@ def compile_reply(text: str, *, binary: bool) -> ReplyPattern:
     """Check and compile a `reply` pattern; exact match for binary, prefix regex for text."""
     if not binary:
         try:
-            return ReplyPattern(re.compile(text.encode("latin-1"), re.DOTALL), binary=False)
+            pattern = re.compile(text.encode("latin-1"), re.DOTALL)
         except re.error as exc:
             raise ValueError(f"bad regular expression: {exc}") from exc
+        check_backtracking(pattern.pattern, pattern.flags)
+        return ReplyPattern(pattern, binary=False)
     parts: list[bytes] = []
     for token in text.split():
         field = _FIELD.fullmatch(token)
