@@ -2,8 +2,8 @@
 # tribune: install, upgrade or roll back on a Debian/Ubuntu lectern PC (or the hub's server).
 # Offline: everything comes from a folder of wheels; nothing is fetched. docs/install.md.
 #
-#   deploy/install.sh --wheels DIR [--config FILE] [--hub] [--python PYTHON] [--no-start]
-#                     [--no-systemctl] [--root DIR]
+#   deploy/install.sh --wheels DIR [--config FILE] [--udev-node DEVICE=NODE]... [--hub]
+#                     [--python PYTHON] [--no-start] [--no-systemctl] [--root DIR]
 #   deploy/install.sh --rollback [--no-start] [--no-systemctl] [--root DIR]
 #   deploy/install.sh --status [--root DIR]
 #
@@ -11,6 +11,11 @@
 #                   the highest tribune-*.whl in DIR is installed
 #   --config FILE   install FILE as /etc/tribune/room.toml (with --hub: hub.toml), only if there
 #                   is none yet: an existing config is never overwritten
+#   --udev-node DEVICE=NODE
+#                   passed to `tribune udev-rules --node`: room.toml's device DEVICE is the
+#                   adapter at NODE, and its /dev/tribune link is keyed on that USB socket (a
+#                   /dev/serial/by-path/ name works with nothing plugged in, e.g. while an image
+#                   is built); repeatable. Links placed before are kept without it.
 #   --hub           the central hub's server: enable tribune-hub.service, not tribune.service
 #   --python P      the interpreter the venv is made with (default python3; needs python3-venv)
 #   --no-start      enable the units but do not daemon-reload, restart or reload udev (an image
@@ -52,6 +57,7 @@ START=1
 SYSTEMCTL=1
 ACTION=install
 STEP_FAILED=0
+UDEV_NODES=
 
 say() { printf 'tribune-install: %s\n' "$*"; }
 warn() { printf 'tribune-install: warning: %s\n' "$*" >&2; }
@@ -68,6 +74,14 @@ while [ $# -gt 0 ]; do
         --config) [ $# -ge 2 ] || usage "--config wants a file"; CONFIG=$2; shift 2 ;;
         --python) [ $# -ge 2 ] || usage "--python wants an interpreter"; PYTHON=$2; shift 2 ;;
         --root) [ $# -ge 2 ] || usage "--root wants a folder"; ROOT=${2%/}; shift 2 ;;
+        --udev-node)
+            [ $# -ge 2 ] || usage "--udev-node wants DEVICE=NODE"
+            case "$2" in
+                *=/*) ;;
+                *) usage "--udev-node $2: want DEVICE=NODE, e.g. projector=/dev/serial/by-path/..." ;;
+            esac
+            case "$2" in *[[:space:]]*|*[*?[]*) usage "--udev-node $2: no spaces or wildcards" ;; esac
+            UDEV_NODES="$UDEV_NODES --node $2"; shift 2 ;;
         --hub) HUB=1; shift ;;
         --no-start) START=0; shift ;;
         --no-systemctl) SYSTEMCTL=0; shift ;;
@@ -176,8 +190,10 @@ install_files() {
     fi
     if [ "$HUB" = 0 ] && [ -f "$ETC/room.toml" ]; then
         # Stable /dev/tribune/<device> links for the room's serial devices (docs/install.md).
+        # $UDEV_NODES is split on purpose: words checked above, without spaces or wildcards.
+        # shellcheck disable=SC2086
         if "$OPT/releases/$1/venv/bin/tribune" udev-rules --config "$ETC/room.toml" \
-            --write "$rules/70-tribune.rules"; then
+            --write "$rules/70-tribune.rules" $UDEV_NODES; then
             :
         else
             warn "70-tribune.rules not (fully) written: run \`tribune udev-rules\` (docs/install.md)"

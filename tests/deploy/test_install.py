@@ -131,7 +131,16 @@ def test_install_upgrade_rollback(wheel_dirs: dict[str, Path], root: Path, tmp_p
     version = next(wheel_dirs["v1"].glob("tribune-*.whl")).name.split("-")[1]
 
     # A first install: the release, the link, config, data dir, units and rules.
-    done = install(root, "--wheels", str(wheel_dirs["v1"]), "--config", str(EXAMPLE))
+    by_path = "/dev/serial/by-path/pci-0000:00:05.0-usb-0:1:1.0-port0"
+    done = install(
+        root,
+        "--wheels",
+        str(wheel_dirs["v1"]),
+        "--config",
+        str(EXAMPLE),
+        "--udev-node",
+        f"projector={by_path}",
+    )
     assert done.returncode == 0, done.stderr
     assert f"switched: none -> {version}" in done.stdout
     assert current(root) == f"releases/{version}/venv"
@@ -151,7 +160,12 @@ def test_install_upgrade_rollback(wheel_dirs: dict[str, Path], root: Path, tmp_p
         "61-tribune-usbrelay.rules",
         "70-tribune.rules",
     }
-    assert "# projector: /dev/tribune/projector: which USB socket?" in (
+    placed = (
+        'SUBSYSTEM=="tty", ENV{ID_PATH}=="pci-0000:00:05.0-usb-0:1:1.0", ATTRS{port_number}=="0", '
+        'SYMLINK+="tribune/projector", GROUP="tribune", MODE="0660"'
+    )
+    assert placed in (rules / "70-tribune.rules").read_text(encoding="utf-8").splitlines()
+    assert "# board: /dev/tribune/board: which USB socket?" in (
         rules / "70-tribune.rules"
     ).read_text(encoding="utf-8")
     tribune = root / "opt/tribune/venv/bin/tribune"  # through the link, as the unit runs it
@@ -177,6 +191,7 @@ def test_install_upgrade_rollback(wheel_dirs: dict[str, Path], root: Path, tmp_p
     assert current(root) == "releases/99.0.0/venv"
     assert current(root, "previous") == f"releases/{version}/venv"
     assert installed_version(root) == "99.0.0"
+    assert placed in (rules / "70-tribune.rules").read_text(encoding="utf-8").splitlines()
     assert (rules / "60-tribune-input.rules").read_text(
         encoding="utf-8"
     ) == "# this site's keypad\n"
