@@ -195,6 +195,7 @@ async def test_health_and_metrics(local: httpx.AsyncClient, room: Room) -> None:
     samples = _samples(text)
     assert samples['tribune_device_online{device="projector"}'] == 1
     assert samples['tribune_room_converged{room="baku/room-1"}'] == 1
+    assert samples['tribune_asyncio_tasks{room="baku/room-1"}'] >= 1
     name = "tribune_device_command_latency_seconds"
     count = samples[f'{name}_count{{device="projector"}}']
     assert count > 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Mapping
 
@@ -21,6 +22,9 @@ def render_metrics(room: Room, counters: Mapping[str, float]) -> str:
     out.sample("tribune_room_converged", {"room": room.id}, int(room.converged))
     out.family("tribune_events_seq", "counter", "Room events published since start")
     out.sample("tribune_events_seq", {"room": room.id}, room.bus.seq)
+    # For leak checks (bench/soak.py): a task left behind by every reconnect shows here.
+    out.family("tribune_asyncio_tasks", "gauge", "Tasks alive in the service's event loop")
+    out.sample("tribune_asyncio_tasks", {"room": room.id}, len(asyncio.all_tasks()))
 
     out.family("tribune_device_online", "gauge", "1 when the device answers")
     for device_id, runtime in room.runtimes.items():
