@@ -33,7 +33,8 @@
 # with the new release (`tribune config check`: a config it refuses stops the upgrade before
 # anything is switched); the symlink /opt/tribune/venv switched atomically to the new venv
 # (rename(2)), /opt/tribune/previous to the old one; releases other than these two removed;
-# /etc/tribune (config, never overwritten), /var/lib/tribune (data, kept); the units
+# /etc/tribune (config, never overwritten), /var/lib/tribune (data, kept);
+# /usr/local/bin/tribune -> /opt/tribune/venv/bin/tribune (for technicians); the units
 # (tribune.service, tribune-hub.service to /etc/systemd/system, tribune-kiosk.service to
 # /etc/systemd/user) and udev rules of the release (61-tribune-usbrelay.rules always,
 # 60-tribune-input.rules only if absent: sites edit it, 70-tribune.rules generated from room.toml
@@ -169,9 +170,13 @@ make_dirs() {
     fi
 }
 
-# Units and udev rules of release $1 into /etc.
+# Units and udev rules of release $1 into /etc; the `tribune` command on PATH.
 install_files() {
     src=$(shipped_dir "$1") || die "release $1 has no units (tribune/_systemd): a broken wheel?"
+    install -d -m 0755 "$ROOT/usr/local/bin"
+    if [ -L "$ROOT/usr/local/bin/tribune" ] || [ ! -e "$ROOT/usr/local/bin/tribune" ]; then
+        switch_link "$PREFIX/venv/bin/tribune" "$ROOT/usr/local/bin/tribune"
+    fi
     install -d -m 0755 "$ROOT/etc/systemd/system" "$ROOT/etc/systemd/user" \
         "$ROOT/etc/udev/rules.d"
     install -m 0644 "$src/tribune.service" "$src/tribune-hub.service" "$ROOT/etc/systemd/system/"

@@ -328,7 +328,7 @@ class Doctor:
                 self.add(f"port {device_id}", "skipped", f"{port}: see `tribune usb scan`")
             elif port.startswith("/"):
                 uses_links = uses_links or port.startswith("/dev/tribune/")
-                self._node(f"port {device_id}", port)
+                self._node(f"port {device_id}", port, device_id)
             else:
                 self.add(f"port {device_id}", "skipped", f"{port}: a network device")
         for pad_id, pad in config.buttons.keypads.items():
@@ -349,7 +349,7 @@ class Doctor:
                 f"tribune udev-rules --config {self.config_path} --write",
             )
 
-    def _node(self, name: str, path: str) -> None:
+    def _node(self, name: str, path: str, device_id: str = "DEVICE") -> None:
         try:
             st = self.sys.stat(path)
         except FileNotFoundError:
@@ -357,7 +357,8 @@ class Doctor:
             if path.startswith("/dev/tribune/"):
                 fix += "; if it is plugged in, the udev rule is missing or names another socket: "
                 fix += (
-                    f"tribune udev-rules --config {self.config_path} --node ID=/dev/ttyUSBn --write"
+                    f"tribune udev-rules --config {self.config_path} "
+                    f"--node {device_id}=/dev/ttyUSBn --write"
                 )
             self.add(name, "problem", f"{path} is missing", fix)
             return

@@ -150,6 +150,7 @@ def test_install_upgrade_rollback(wheel_dirs: dict[str, Path], root: Path, tmp_p
     assert config.read_bytes() == EXAMPLE.read_bytes()
     assert oct(config.stat().st_mode & 0o777) == "0o640"
     assert (root / "var/lib/tribune").is_dir()
+    assert os.readlink(root / "usr/local/bin/tribune") == "/opt/tribune/venv/bin/tribune"
     for unit in ("tribune.service", "tribune-hub.service"):
         shipped = (REPO / "systemd" / unit).read_bytes()
         assert (root / "etc/systemd/system" / unit).read_bytes() == shipped
