@@ -286,6 +286,11 @@ async def serve_rooms() -> None:
                     for (r, _), t0, before in zip(pairs, starts, befores, strict=True)
                 }
             }
+        if request["op"] == "event_seqs":
+            seqs = await asyncio.gather(
+                *(rooms[r].room.store.get_meta("sync.event_seq") for r in rooms)
+            )
+            return {"seqs": {r: int(seq or 0) for r, seq in zip(rooms, seqs, strict=True)}}
         raise ValueError(f"unknown op {request['op']!r}")
 
     async def answer(request: dict[str, Any]) -> None:
@@ -564,6 +569,7 @@ class Options:
     state_min_interval: float
     burst: bool
     burst_rooms: int
+    burst_poll_seconds: float
     poll: bool
     max_queued_messages: int | None
 
@@ -760,13 +766,13 @@ async def measure_samples(hub: Hub, fleet: Fleet, watch: StateWatch, options: Op
     return run
 
 
-async def measure_burst(hub: Hub, fleet: Fleet, watch: StateWatch, count: int) -> dict[str, Any]:
-    """`count` rooms change at once; when each shows in `GET /rooms`; then the sources checked."""
-    rooms = fleet.order[:count]
-    targets = {room: fleet.next_source(room) for room in rooms}
+async def fire_burst(
+    fleet: Fleet, targets: dict[str, str]
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Every room in `targets` changes source at once: when each started, its revision before."""
     per_process: dict[int, list[list[str]]] = {}
-    for room in rooms:
-        per_process.setdefault(id(fleet.owner[room]), []).append([room, targets[room]])
+    for room, source in targets.items():
+        per_process.setdefault(id(fleet.owner[room]), []).append([room, source])
     replies = await asyncio.gather(
         *(
             proc.request({"op": "burst", "changes": per_process[id(proc)]})
@@ -774,14 +780,20 @@ async def measure_burst(hub: Hub, fleet: Fleet, watch: StateWatch, count: int) -
             if id(proc) in per_process
         )
     )
+    fleet.source.update(targets)
     started: dict[str, int] = {}
     before: dict[str, int] = {}
     for reply in replies:
         for room, result in reply["results"].items():
             started[room], before[room] = int(result["t0_ns"]), int(result["revision_before"])
-    fleet.source.update(targets)
-    first = min(started.values())
-    waiting = set(rooms)
+    return started, before
+
+
+async def seen_in_list(
+    hub: Hub, before: dict[str, int], first: int, poll_seconds: float
+) -> tuple[dict[str, int], int]:
+    """When `GET /rooms` first showed each room above its revision `before`; the polls made."""
+    waiting = set(before)
     seen: dict[str, int] = {}
     polls = 0
     while waiting and time.monotonic_ns() - first < BURST_TIMEOUT * 1e9:
@@ -789,52 +801,70 @@ async def measure_burst(hub: Hub, fleet: Fleet, watch: StateWatch, count: int) -
         now = time.monotonic_ns()
         polls += 1
         for row in rows:
-            room = row["id"]
-            if (
-                room in waiting
-                and isinstance(row["revision"], int)
-                and row["revision"] > before[room]
-            ):
+            room, revision = row["id"], row["revision"]
+            if room in waiting and isinstance(revision, int) and revision > before[room]:
                 seen[room] = now
                 waiting.discard(room)
         if waiting:
-            await asyncio.sleep(BURST_POLL_SECONDS)
-    latencies = [seen[room] - started[room] for room in seen]
-    passed = {room: watch.passed(room, before[room]) for room in seen}
-    to_broker = [at - started[room] for room, at in passed.items() if at is not None]
-    to_api = [seen[room] - at for room, at in passed.items() if at is not None]
+            await asyncio.sleep(poll_seconds)
+    return seen, polls
+
+
+async def check_pages(hub: Hub, fleet: Fleet, targets: dict[str, str]) -> tuple[int, int]:
+    """Rooms whose hub page does not show the new source; events the hub lacks (at least).
+
+    An event is missing when its `seq` is absent from the latest 50 events on the room's page
+    although the room numbered it (its `sync.event_seq`, asked of the room's process).
+    """
+    last: dict[str, int] = {}
+    for reply in await asyncio.gather(
+        *(proc.request({"op": "event_seqs"}) for proc in fleet.processes)
+    ):
+        last.update({room: int(seq) for room, seq in reply["seqs"].items()})
     gate = asyncio.Semaphore(8)
 
     async def check(room: str) -> tuple[bool, int]:
-        """Whether the room's hub page shows the new source; events missing in its latest 50."""
         async with gate:
             found = await hub.get(f"/rooms/{room}", "room-check") or {}
         shows = (found.get("snapshot") or {}).get("source") == targets[room]
         seqs = {e["seq"] for e in found.get("events") or [] if isinstance(e.get("seq"), int)}
-        return shows, (max(seqs) - min(seqs) + 1 - len(seqs)) if seqs else 0
+        low = min(seqs, default=max(1, last[room] - 49))
+        return shows, len(set(range(low, last[room] + 1)) - seqs)
 
-    checked = await asyncio.gather(*(check(room) for room in rooms))
+    checked = await asyncio.gather(*(check(room) for room in targets))
+    return sum(not shows for shows, _ in checked), sum(missing for _, missing in checked)
+
+
+async def measure_burst(
+    hub: Hub, fleet: Fleet, watch: StateWatch, count: int, poll_seconds: float
+) -> dict[str, Any]:
+    """`count` rooms change at once; when each shows in `GET /rooms`; then their pages checked."""
+    rooms = fleet.order[:count]
+    targets = {room: fleet.next_source(room) for room in rooms}
+    started, before = await fire_burst(fleet, targets)
+    first = min(started.values())
+    seen, polls = await seen_in_list(hub, before, first, poll_seconds)
+    passed = {room: watch.passed(room, before[room]) for room in rooms}
+    through = {room: at for room, at in passed.items() if at is not None}
     for room in rooms:
         fleet.quiet_from[room] = time.monotonic() + fleet.cooldown
+    await quiet(fleet)  # every outbox drained
+    mismatches, missing = await check_pages(hub, fleet, targets)
     return {
         "rooms": len(rooms),
-        "change_to_hub_ms": summarize(latencies),
-        "change_to_broker_ms": summarize(to_broker),
-        "broker_to_hub_api_ms": summarize(to_api),
-        "all_through_broker_s": round(
-            (max(t for t in passed.values() if t is not None) - first) / 1e9, 3
-        )
-        if to_broker
+        "change_to_hub_ms": summarize([seen[r] - started[r] for r in seen]),
+        "change_to_broker_ms": summarize([through[r] - started[r] for r in seen if r in through]),
+        "broker_to_hub_api_ms": summarize([seen[r] - through[r] for r in seen if r in through]),
+        "all_through_broker_s": round((max(through.values()) - first) / 1e9, 3)
+        if through
         else None,
         "all_visible_s": round((max(seen.values()) - first) / 1e9, 3) if seen else None,
         "changes_spread_ms": round((max(started.values()) - first) / 1e6, 3),
-        "timed_out": len(waiting),
-        "timed_out_after_the_broker": sum(watch.passed(r, before[r]) is not None for r in waiting),
-        "source_mismatch": sum(
-            not shows for (shows, _), room in zip(checked, rooms, strict=True) if room in seen
-        ),
-        "events_missing_in_hub": sum(missing for _, missing in checked),
-        "api_poll_interval_ms": BURST_POLL_SECONDS * 1000,
+        "timed_out": len(rooms) - len(seen),
+        "timed_out_after_the_broker": sum(r in through for r in rooms if r not in seen),
+        "source_mismatch": mismatches,
+        "events_missing_in_hub": missing,
+        "api_poll_interval_ms": poll_seconds * 1000,
         "api_polls": polls,
     }
 
@@ -885,7 +915,9 @@ async def measure_phases(
     if options.burst:
         await quiet(fleet)
         cpu.mark(None)
-        burst = await measure_burst(hub, fleet, watch, options.burst_rooms)
+        burst = await measure_burst(
+            hub, fleet, watch, options.burst_rooms, options.burst_poll_seconds
+        )
         cpu.mark("burst")
     await quiet(fleet)
     list_quiet = []
@@ -1100,6 +1132,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-burst", dest="burst", action="store_false")
     parser.add_argument("--burst-rooms", type=_positive(int), metavar="N", help="default: all")
     parser.add_argument(
+        "--burst-poll-interval",
+        type=_positive(float),
+        default=BURST_POLL_SECONDS,
+        metavar="SECONDS",
+        help=f"pause between GET /rooms in the burst (default {BURST_POLL_SECONDS})",
+    )
+    parser.add_argument(
         "--no-poll", dest="poll", action="store_false", help="devices not polled (room side)"
     )
     parser.add_argument(
@@ -1137,6 +1176,7 @@ def main(argv: list[str] | None = None) -> int:
         state_min_interval=args.state_min_interval,
         burst=args.burst,
         burst_rooms=min(args.burst_rooms or args.rooms, args.rooms),
+        burst_poll_seconds=args.burst_poll_interval,
         poll=args.poll,
         max_queued_messages=args.max_queued_messages,
     )
