@@ -243,6 +243,14 @@ def build_base(cache: Path, log: Log) -> tuple[str, Path]:
     return key, rootfs
 
 
+# Where QEMU puts the USB-serial adapter (tests/system/vm.py: the xHCI controller at PCI slot
+# 5, the adapter on its port 1): udev's ID_PATH for the adapter's interface, and the by-path
+# name the installer is given for the projector (read as it is: nothing is plugged in at
+# image time, as on a PC being prepared before it goes to the room).
+PROJECTOR_ID_PATH = "pci-0000:00:05.0-usb-0:1:1.0"
+PROJECTOR_BY_PATH = f"/dev/serial/by-path/{PROJECTOR_ID_PATH}-port0"
+STAND_IN = "Stand-in written by the system test"
+
 InstallStep = Callable[[Path, Path, Log], None]
 
 
@@ -392,17 +400,19 @@ def install_tribune(rootfs: Path, wheels: Path, log: Log) -> None:
     out = chroot(
         rootfs,
         "sh /tmp/tribune-install.sh --wheels /tmp/tribune-wheels"
-        " --config /tmp/tribune-room.toml --no-start",
+        " --config /tmp/tribune-room.toml --no-start"
+        f" --udev-node projector={PROJECTOR_BY_PATH}",
         log,
         what="deploy/install.sh",
     )
     log(out[-3000:])
     rules = rootfs / "etc/udev/rules.d/70-tribune.rules"
-    if not rules.is_file():
-        log("install: no 70-tribune.rules from `tribune udev-rules`: a stand-in rule")
+    if not rules.is_file() or "tribune/projector" not in rules.read_text(encoding="utf-8"):
+        # Only so that the checks after the udev one can run; that check fails on it.
+        log("install: no /dev/tribune/projector rule from `tribune udev-rules`: a stand-in")
         _write(
             rules,
-            "# Stand-in written by the system test: `tribune udev-rules` made none.\n"
+            f"# {STAND_IN}: `tribune udev-rules` made none.\n"
             f'SUBSYSTEM=="tty", ENV{{ID_PATH}}=="{PROJECTOR_ID_PATH}", '
             'SYMLINK+="tribune/projector"\n',
         )
@@ -412,11 +422,6 @@ def install_tribune(rootfs: Path, wheels: Path, log: Log) -> None:
             shutil.rmtree(path)
         else:
             path.unlink(missing_ok=True)
-
-
-# Where QEMU puts the USB-serial adapter (tests/system/vm.py: the xHCI controller at PCI slot
-# 5, the adapter on its port 1): udev's ID_PATH for the adapter's interface.
-PROJECTOR_ID_PATH = "pci-0000:00:05.0-usb-0:1:1.0"
 
 
 def build_wheels(log: Log = print) -> Path:

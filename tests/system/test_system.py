@@ -6,14 +6,16 @@ this order and each prints one `[system] CHECK n` line with what it saw.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pytest
 
 from tests.system.conftest import SystemRun
+from tests.system.image import STAND_IN
 from tests.system.simhost import POWER_ON
 from tests.system.vm import ADAPTER_SERIAL, Vm, VmError
 from tribune.sim.base import Power
@@ -50,6 +52,36 @@ def fail_with(system: SystemRun, what: str, exc: Exception) -> NoReturn:
     pytest.fail(f"{what}: {exc}\n{system.vm.diagnostics()}")
 
 
+ROOM_JSON = (
+    "python3 -c 'import urllib.request,sys; sys.stdout.write(urllib.request.urlopen("
+    '"http://127.0.0.1:8080/api/v1/room", timeout=20).read().decode())\''
+)
+
+
+def room_state(vm: Vm) -> dict[str, Any]:
+    """`GET /api/v1/room` inside the guest (loopback: the panel's access, no token)."""
+    room: dict[str, Any] = json.loads(vm.check(ROOM_JSON))
+    return room
+
+
+def wait_projector_online(system: SystemRun, timeout: float = 90.0) -> dict[str, Any]:
+    """The projector as the guest's API shows it, once online; fail with its last error."""
+    deadline = time.monotonic() + timeout
+    device: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        with contextlib.suppress(VmError, ValueError):
+            device = room_state(system.vm)["devices"]["projector"]
+            if device.get("online"):
+                return device
+        time.sleep(2)
+    health = device.get("health", {})
+    fail_with(
+        system,
+        "the projector is not online in the guest",
+        VmError(f"health {health.get('status')}: {health.get('last_error')}"),
+    )
+
+
 def test_1_service_ready(system: SystemRun) -> None:
     """systemd starts tribune.service as the tribune user, and it reported READY=1."""
     vm = system.vm
@@ -80,6 +112,8 @@ def test_2_udev_projector_link(system: SystemRun) -> None:
     except VmError as exc:
         fail_with(system, "no /dev/tribune/projector", exc)
     target = vm.check("readlink -f /dev/tribune/projector").strip()
+    rules = vm.check("grep -h -B1 'tribune/projector' /etc/udev/rules.d/*.rules")
+    assert STAND_IN not in rules, f"`tribune udev-rules` wrote no rule for the projector:\n{rules}"
     info = vm.check(f"udevadm info --query=property --name={target}")
     props = dict(line.split("=", 1) for line in info.splitlines() if "=" in line)
     by_id = vm.check("ls /dev/serial/by-id/ /dev/serial/by-path/").split()
@@ -92,7 +126,8 @@ def test_2_udev_projector_link(system: SystemRun) -> None:
     system.say(
         f"[system] CHECK 2 ok: /dev/tribune/projector -> {target} ({mode}), FTDI "
         f"{props.get('ID_VENDOR_ID')}:{props.get('ID_MODEL_ID')} on "
-        f"{props.get('ID_USB_DRIVER', '?')}, ID_PATH={props.get('ID_PATH')}"
+        f"{props.get('ID_USB_DRIVER', '?')}, ID_PATH={props.get('ID_PATH')}; the rule:\n"
+        + rules.rstrip()
     )
 
 
@@ -109,6 +144,7 @@ def test_3_key_press_powers_projector(system: SystemRun) -> None:
         )
     except VmError as exc:
         fail_with(system, "the keypad was not opened", exc)
+    projector = wait_projector_online(system)
     assert sim.power() is Power.OFF, f"projector is {sim.power()} before the key press"
     since = time.monotonic()
     vm.qmp.send_key("f1")
@@ -127,7 +163,8 @@ def test_3_key_press_powers_projector(system: SystemRun) -> None:
     ).out.strip()
     system.say(
         f"[system] CHECK 3 ok: QMP send-key f1 -> host simulator received "
-        f"{POWER_ON.hex(' ')} (NEC POWER ON) after {seconds:.1f} s through ftdi_sio; "
+        f"{POWER_ON.hex(' ')} (NEC POWER ON) after {seconds:.1f} s through ftdi_sio "
+        f"(projector {projector['health']['connection']}); "
         f"projector {sim.power().value}" + (f"; guest log: {audit}" if audit else "")
     )
 
@@ -140,8 +177,9 @@ def test_4_usb_scan(system: SystemRun) -> None:
     system.say("[system] tribune usb scan:\n" + out.rstrip())
     assert "0403:6001" in out, out
     assert "/dev/ttyUSB" in out, out
-    assert "probe" in out, out
-    system.say("[system] CHECK 4 ok: usb scan lists 0403:6001 with /dev/ttyUSB0 and the probe hint")
+    hint = next((line.strip() for line in out.splitlines() if "tribune detect --port" in line), "")
+    assert hint, f"no hint to probe the adapter (`tribune detect --port ...`):\n{out}"
+    system.say(f"[system] CHECK 4 ok: usb scan lists 0403:6001 with /dev/ttyUSB0; hint: {hint}")
 
 
 def test_5_watchdog_restarts_frozen_service(system: SystemRun) -> None:
@@ -209,33 +247,14 @@ def test_6_reboot_restores_desired_state(system: SystemRun) -> None:
     seconds = vm.start()
     system.say(f"[system] boot {vm.boots}: the guest answered after {seconds:.0f} s")
     assert vm.boot_id != old_boot
-    on_after = sim.wait_for(POWER_ON, since=since, timeout=SERVICE_UP + 120)
+    on_after = sim.wait_for(POWER_ON, since=since, timeout=SERVICE_UP)
     if on_after is None:
         fail_with(system, "after the reboot", VmError("no power-on frame at the simulator"))
-    room = json.loads(
-        vm.check(
-            "python3 -c 'import urllib.request,sys; "
-            'sys.stdout.write(urllib.request.urlopen("http://127.0.0.1:8080/api/v1/room").read()'
-            ".decode())'"
-        )
-    )
-    desired = _desired_power(room)
+    device = wait_projector_online(system)
+    desired = device.get("desired", {}).get("power")
     assert desired == "on", f"desired projector power after the reboot: {desired!r}"
     system.say(
         f"[system] CHECK 6 ok: rebooted (boot id {old_boot[:8]} -> {vm.boot_id[:8]}); the "
         f"projector, switched off meanwhile, got {POWER_ON.hex(' ')} again {on_after:.0f} s "
         f"after QEMU started; desired projector.power={desired} restored from the store"
     )
-
-
-def _desired_power(room: dict[str, object]) -> object:
-    devices = room.get("devices")
-    if isinstance(devices, dict):
-        device = devices.get("projector", {})
-    elif isinstance(devices, list):
-        device = next((d for d in devices if isinstance(d, dict) and d.get("id") == "projector"),
-                      {})  # fmt: skip
-    else:
-        return None
-    desired = device.get("desired", {}) if isinstance(device, dict) else {}
-    return desired.get("power") if isinstance(desired, dict) else None
