@@ -11,7 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from tribune.errors import ProfileError
+from tribune.drivers.codecs import make_codec
+from tribune.errors import ConfigError, ProfileError
 from tribune.profiles.backtracking import check_backtracking
 from tribune.profiles.schema import HEX_CODECS, Profile
 from tribune.profiles.templates import check_template
@@ -152,6 +153,7 @@ class ProfileLoader:
                 line=doc.line_of(("id",)),
             )
         _check_templates(profile, doc)
+        _check_codec(profile, doc)
         return LoadedProfile(profile, path, doc.source)
 
     def _resolve(self, doc: LocatedDocument, chain: list[str]) -> dict[str, Any]:
@@ -187,12 +189,23 @@ def _read_document(path: Path) -> LocatedDocument:
             raise ProfileError(
                 f"file is {size} bytes; profiles are at most {MAX_PROFILE_BYTES}", path=str(path)
             )
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
+        text = data.decode("utf-8")
     except OSError as exc:
         raise ProfileError(f"cannot read: {exc.strerror}", path=str(path)) from None
-    except UnicodeDecodeError:
-        raise ProfileError("not UTF-8 text", path=str(path)) from None
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ProfileError("not UTF-8 text", path=str(path), line=line) from None
     return load_yaml(text, str(path))
+
+
+def _check_codec(profile: Profile, doc: LocatedDocument) -> None:
+    """Build the codec as a device runtime will, so bad `codec_options` fail here, not later."""
+    try:
+        make_codec(profile.codec, profile.codec_options)
+    except ConfigError as exc:
+        line = doc.line_of(("codec_options",)) or doc.line_of(("codec",))
+        raise ProfileError(f"codec_options: {exc}", path=doc.source, line=line) from None
 
 
 def _check_templates(profile: Profile, doc: LocatedDocument) -> None:
