@@ -524,11 +524,16 @@ class _TomlLines:
                     counters[parts] = index + 1
                     parts = (*parts, index)
                 table = parts
-                self.lines.setdefault(table, number)
+                self._add(table, number)
                 continue
             key = self._KEY.match(line)
             if key:
-                self.lines.setdefault((*table, *_split_key(key.group(1))), number)
+                self._add((*table, *_split_key(key.group(1))), number)
+
+    def _add(self, path: Path_, number: int) -> None:
+        # `[devices.board]` is also where `devices` first appears: a mistake there is named.
+        for end in range(1, len(path) + 1):
+            self.lines.setdefault(path[:end], number)
 
     def line_of(self, path: Path_) -> int | None:
         """The line of `path`, or of its nearest ancestor."""
@@ -585,15 +590,34 @@ def parse_config(text: str, source: str) -> RoomConfig:
     return config
 
 
+MAX_CONFIG_CHARS = 1024 * 1024
+MAX_CONFIG_DEPTH = 16  # the examples nest 5 deep (scenes.X.desired.switcher.route)
+MAX_CONFIG_INT = 2**63
+
+
 def parse_toml(model: type[M], text: str, source: str) -> M:
     """TOML `text` validated as `model`; a `ConfigError` naming `source`, line and key."""
+    if len(text) > MAX_CONFIG_CHARS:
+        raise ConfigError(
+            f"{len(text)} characters; at most {MAX_CONFIG_CHARS}", path=source, line=1
+        )
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         match = re.search(r"line (\d+)", str(exc))
-        line = int(match.group(1)) if match else None
+        line = int(match.group(1)) if match else text.count("\n") + 1  # "at end of document"
         raise ConfigError(f"TOML syntax: {exc}", path=source, line=line) from None
+    except RecursionError:  # tomllib recurses once per nested array or inline table
+        line = _nesting_line(text, MAX_CONFIG_DEPTH)
+        raise ConfigError(
+            f"nested deeper than {MAX_CONFIG_DEPTH} levels", path=source, line=line
+        ) from None
+    except ValueError as exc:  # a whole number past Python's 4300-digit conversion limit
+        found = re.search(r"[0-9_]{4300,}", text)
+        line = text.count("\n", 0, found.start()) + 1 if found else 1
+        raise ConfigError(f"number too large: {exc}", path=source, line=line) from None
     lines = _TomlLines(text)
+    _check_shape(data, lines, source)
     try:
         config = model.model_validate(data)
     except ValidationError as exc:
@@ -609,6 +633,46 @@ def parse_toml(model: type[M], text: str, source: str) -> M:
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         raise ConfigError(message + more, path=source, line=lines.line_of(loc)) from None
     return config
+
+
+def _check_shape(data: dict[str, Any], lines: _TomlLines, source: str) -> None:
+    """Refuse nesting deeper than `MAX_CONFIG_DEPTH` and whole numbers beyond 64 bits."""
+    stack: list[tuple[Path_, Any]] = [((), data)]
+    while stack:
+        path, value = stack.pop()
+        where = ".".join(map(str, path))
+        if len(path) > MAX_CONFIG_DEPTH:
+            raise ConfigError(
+                f"{where}: nested deeper than {MAX_CONFIG_DEPTH} levels",
+                path=source,
+                line=lines.line_of(path) or 1,
+            )
+        if isinstance(value, dict):
+            stack.extend(((*path, key), item) for key, item in value.items())
+        elif isinstance(value, list):
+            stack.extend(((*path, i), item) for i, item in enumerate(value))
+        elif (
+            isinstance(value, int) and not isinstance(value, bool) and abs(value) >= MAX_CONFIG_INT
+        ):
+            raise ConfigError(
+                f"{where}: number too large (at most 64 bits)",
+                path=source,
+                line=lines.line_of(path) or 1,
+            )
+
+
+def _nesting_line(text: str, limit: int) -> int:
+    """The line where brackets first nest deeper than `limit` (strings and comments are not
+    skipped: this only places an error tomllib could not)."""
+    depth = 0
+    for at, char in enumerate(text):
+        if char in "[{":
+            depth += 1
+            if depth > limit:
+                return text.count("\n", 0, at) + 1
+        elif char in "]}":
+            depth = max(0, depth - 1)
+    return 1
 
 
 def _check_schedules(config: RoomConfig, lines: _TomlLines, source: str) -> None:
@@ -630,12 +694,18 @@ def line_of(text: str, path: Path_) -> int | None:
     return _TomlLines(text).line_of(path)
 
 
-def load_config(path: Path) -> RoomConfig:
-    """Read and validate a `room.toml`."""
+def read_config_text(path: Path) -> str:
+    """A config file's text; `ConfigError` naming the file (and the line of a non-UTF-8 byte)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
+        return data.decode("utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror}", path=str(path)) from None
-    except UnicodeDecodeError:
-        raise ConfigError("not UTF-8 text", path=str(path)) from None
-    return parse_config(text, str(path))
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError("not UTF-8 text", path=str(path), line=line) from None
+
+
+def load_config(path: Path) -> RoomConfig:
+    """Read and validate a `room.toml`."""
+    return parse_config(read_config_text(path), str(path))

@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
-from tribune.config import Strict, parse_toml
+from tribune.config import Strict, parse_toml, read_config_text
 from tribune.errors import ConfigError
 
 
@@ -146,10 +146,4 @@ def broker_link(section: BrokerSection, base: Path) -> BrokerLink:
 
 def load_hub_config(path: Path) -> HubConfig:
     """Read and validate a `hub.toml`."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror}", path=str(path)) from None
-    except UnicodeDecodeError:
-        raise ConfigError("not UTF-8 text", path=str(path)) from None
-    return parse_toml(HubConfig, text, str(path))
+    return parse_toml(HubConfig, read_config_text(path), str(path))
