@@ -15,6 +15,7 @@ import functools
 import json
 import logging
 import ssl
+import time
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
@@ -252,11 +253,17 @@ class SyncClient:
                     raise outcome
 
     async def _refresh_state(self, client: aiomqtt.Client) -> None:
+        # At most one `state` per interval, sent at once when the last one is older than that:
+        # a lone change reaches the hub in milliseconds, a burst of changes in one more message.
         interval = self.settings.state_min_interval
+        last = time.monotonic()  # the session has just published it
         while True:
             await self._dirty.wait()
-            await asyncio.sleep(interval)  # changes in the meantime ride along
+            wait = last + interval - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)  # changes in the meantime ride along
             await self._publish_state(client)
+            last = time.monotonic()
 
     async def _publish_state(self, client: aiomqtt.Client) -> None:
         self._dirty.clear()
