@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 ACTIONS = ("scene.activate", "desired.patch", "device.action", "schedule.set", "profile.push")
 MAX_PAYLOAD = 64 * 1024
+MAX_DEPTH = 32  # args nest a few levels; deeper would only exhaust the recursion limit later
 # No MQTT wildcards (`+`, `#`) and no `/`: an id may become part of a topic on the hub side.
 COMMAND_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 ISSUER = re.compile(r"^[^\x00-\x1f]{1,128}$")
@@ -69,6 +70,10 @@ def parse_command(payload: bytes, room_id: str) -> Command:
         data = json.loads(payload)
     except (UnicodeDecodeError, ValueError) as exc:
         raise MalformedCommandError(f"not JSON: {exc}") from None
+    except RecursionError:  # `[[[[...` a few thousand deep
+        raise MalformedCommandError(f"not JSON: nested deeper than {MAX_DEPTH} levels") from None
+    if _depth_exceeds(data, MAX_DEPTH):
+        raise MalformedCommandError(f"nested deeper than {MAX_DEPTH} levels")
     if not isinstance(data, dict):
         raise MalformedCommandError("want a JSON object")
     raw_id = data.get("id")
@@ -105,6 +110,19 @@ def parse_command(payload: bytes, room_id: str) -> Command:
     if deadline.utcoffset() is None:
         raise MalformedCommandError("deadline: give the zone (Z for UTC)", raw_id)
     return Command(raw_id, str(action), args, issued_by, deadline.astimezone(UTC))
+
+
+def _depth_exceeds(data: Any, limit: int) -> bool:
+    """Whether JSON `data` nests lists and objects deeper than `limit` (without recursing)."""
+    stack = [(data, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            if depth >= limit:
+                return True
+            items = value.values() if isinstance(value, dict) else value
+            stack.extend((item, depth + 1) for item in items)
+    return False
 
 
 def result(command_id: str | None, status: str, detail: Any) -> dict[str, Any]:
