@@ -19,7 +19,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +30,7 @@ import pytest
 from tests.hub.conftest import RunningHub, running_hub
 from tests.room.conftest import SimRoom
 from tests.sync.conftest import Broker, linked_room, publish
+from tribune.hub.store import Incoming
 from tribune.room import Room
 from tribune.sync.outbox import Outbox
 
@@ -452,13 +453,16 @@ async def test_events_received_but_not_yet_stored_when_the_hub_stops_are_not_los
         async with running_hub(broker, hub_dir) as hub:
             await linked(hub.link.connected)
             # A busy hub (a burst after an outage): each event takes a while to store.
-            store_event = hub.store.add_event
+            take_in = hub.store.take_in
 
-            async def slowly(room_id: str, seq: int, payload: dict[str, Any], at: float) -> bool:
-                await asyncio.sleep(0.05)
-                return await store_event(room_id, seq, payload, at)
+            async def slowly(messages: Sequence[Incoming]) -> list[bool]:
+                kept = []
+                for message in messages:
+                    await asyncio.sleep(0.05)
+                    kept += await take_in([message])
+                return kept
 
-            monkeypatch.setattr(hub.store, "add_event", slowly)
+            monkeypatch.setattr(hub.store, "take_in", slowly)
             await work(room, 0, 10)
             # The broker has them all (the room's outbox is empty); the hub is storing them.
             await eventually(lambda: _at_least(_sent(room), 20), what="the room sent its events")

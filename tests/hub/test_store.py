@@ -58,3 +58,26 @@ async def test_a_command_moves_queued_delivered_done_per_room(store: HubStore) -
     statuses = {room: entry["status"] for room, entry in found["rooms"].items()}
     assert statuses == {"baku/room-1": "done", "baku/room-2": "expired"}
     assert await store.command("c-2") is None
+
+
+async def test_messages_arriving_together_are_taken_in_one_go_with_the_same_rules(
+    store: HubStore,
+) -> None:
+    from tribune.hub.store import Incoming
+
+    room = "baku/room-1"
+    event = {"seq": 1, "type": "audit", "data": {}}
+    kept = await store.take_in(
+        [
+            Incoming("status", room, {"status": "online"}, 1.0),
+            Incoming("state", room, {"revision": 5, **state(5)}, 1.0),
+            Incoming("state", room, {"revision": 4, **state(4)}, 1.0),  # older, later
+            Incoming("event", room, event, 1.0),
+            Incoming("event", room, event, 1.0),  # the same seq twice in one batch
+            Incoming("result", room, {"id": "nope", "status": "done"}, 1.0),  # never sent
+        ]
+    )
+    assert kept == [True, True, False, True, False, False]
+    found = await store.room(room)
+    assert found is not None
+    assert (found["status"], found["revision"], found["events"]) == ("online", 5, [event])

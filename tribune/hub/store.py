@@ -71,6 +71,16 @@ class Delivery:
 
 
 @dataclass(frozen=True, slots=True)
+class Incoming:
+    """One message from a room, checked: `kind` is status, state, event or result."""
+
+    kind: str
+    room: str
+    payload: dict[str, Any]
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
 class Operator:
     """Someone with a hub token: what they may do is their role."""
 
@@ -104,6 +114,25 @@ class HubStorage(ABC):
     @abstractmethod
     async def add_event(self, room: str, seq: int, payload: dict[str, Any], at: float) -> bool:
         """Keep an event once per (room, seq); True if it was new."""
+
+    async def take_in(self, messages: Sequence[Incoming]) -> list[bool]:
+        """Store messages from rooms, in order; for each, whether it changed anything (a
+        storage may do it in one transaction: the hub hands over what arrived together)."""
+        kept = []
+        for message in messages:
+            kept.append(await self._take_one(message))
+        return kept
+
+    async def _take_one(self, message: Incoming) -> bool:
+        data, room, at = message.payload, message.room, message.at
+        if message.kind == "status":
+            await self.set_status(room, data["status"], at)
+            return True
+        if message.kind == "state":
+            return await self.set_state(room, data["revision"], data, at)
+        if message.kind == "event":
+            return await self.add_event(room, data["seq"], data, at)
+        return await self.set_result(data["id"], room, data["status"], data, at)
 
     @abstractmethod
     async def rooms(self) -> list[dict[str, Any]]:
@@ -202,6 +231,25 @@ class HubStore(SqliteThread, HubStorage):
     THREAD_NAME = "hub-store"
 
     # --- rooms -------------------------------------------------------------------------------
+
+    async def take_in(self, messages: Sequence[Incoming]) -> list[bool]:
+        return await self._call(self._take_in, list(messages))
+
+    def _take_in(self, messages: list[Incoming]) -> list[bool]:
+        kept: list[bool] = []
+        with transaction(self._conn()):  # one commit for all that arrived together
+            for message in messages:
+                data, room, at = message.payload, message.room, message.at
+                if message.kind == "status":
+                    self._set_status(room, data["status"], at)
+                    kept.append(True)
+                elif message.kind == "state":
+                    kept.append(self._set_state(room, data["revision"], data, at))
+                elif message.kind == "event":
+                    kept.append(self._add_event(room, data["seq"], data, at))
+                else:
+                    kept.append(self._set_result(data["id"], room, data["status"], data, at))
+        return kept
 
     async def set_status(self, room: str, status: str, at: float) -> None:
         await self._call(self._set_status, room, status, at)

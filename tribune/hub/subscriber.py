@@ -27,20 +27,22 @@ from paho.mqtt.properties import Properties
 
 from tribune.drivers.reconnect import Backoff
 from tribune.hub.publisher import Publisher
-from tribune.hub.store import RESULTS, HubCommand, HubStorage
+from tribune.hub.store import RESULTS, HubCommand, HubStorage, Incoming
 from tribune.sync.acks import ack, manual_acks
 from tribune.sync.client import LinkState
-from tribune.sync.commands import ACTIONS, COMMAND_ID
+from tribune.sync.commands import ACTIONS, COMMAND_ID, nested_deeper_than
 from tribune.sync.profile_push import push_message
 from tribune.sync.topics import PREFIX, Topics, iso
 
 log = logging.getLogger(__name__)
 
 SUBSCRIPTIONS = ("status", "state", "events", "cmd/result")
+MAX_DEPTH = 32  # a state snapshot nests 7 deep
 SESSION_EXPIRY = 24 * 3600  # events from rooms wait this long at the broker for the hub
 CONNECT_TIMEOUT = 10.0
 RECONNECT_MIN = 0.5
 BATCH = 10  # publishes in flight at once
+RECEIVE_BATCH = 500  # messages stored in one transaction at most
 ROOM_PART = COMMAND_ID  # a site or room name: the same safe characters as a command id
 
 
@@ -187,47 +189,41 @@ class HubSubscriber:
                 task.result()  # the reason the link broke
 
     async def _receive(self, client: aiomqtt.Client) -> None:
-        async for message in client.messages:
-            try:
-                await self.take(str(message.topic), _bytes(message.payload))
-            except (ValueError, TypeError, KeyError) as exc:
-                # One room sending garbage must not stop the hub hearing the others.
-                log.warning("hub: %s: ignored: %s", message.topic, exc)
-            # Stored (or refused for good): now the broker may forget it. Anything else raised
-            # breaks the link unacknowledged, and the broker sends it again on the next connect.
-            ack(client, message)
+        messages = client.messages
+        async for first in messages:
+            batch = [first]
+            # What has arrived meanwhile goes in the same transaction: after a broker restart
+            # a thousand rooms' backlogs arrive at once.
+            while len(messages) and len(batch) < RECEIVE_BATCH:
+                batch.append(await anext(messages))
+            now = time.time()
+            taken: list[Incoming] = []
+            for message in batch:
+                try:
+                    taken.append(parse_message(str(message.topic), _bytes(message.payload), now))
+                except (ValueError, TypeError, KeyError) as exc:
+                    # One room sending garbage must not stop the hub hearing the others.
+                    log.warning("hub: %s: ignored: %s", message.topic, exc)
+            await self._store(taken)
+            # Stored (or refused for good): now the broker may forget them. Anything else raised
+            # breaks the link unacknowledged, and the broker sends them again on the next connect.
+            for message in batch:
+                ack(client, message)
 
     async def take(self, topic: str, payload: bytes) -> None:
         """Store one message from a room (`ValueError` when it breaks the contract)."""
-        parts = topic.split("/")
-        if len(parts) < 5 or "/".join(parts[:2]) != PREFIX:
-            raise ValueError("not a room topic")
-        room, suffix = f"{parts[2]}/{parts[3]}", "/".join(parts[4:])
-        data = json.loads(payload)
-        if not isinstance(data, dict):
-            raise ValueError("want a JSON object")
-        now = time.time()
-        if suffix == "status":
-            status = data["status"]
-            if status not in ("online", "offline"):
-                raise ValueError(f"status {status!r}")
-            await self.store.set_status(room, status, now)
-        elif suffix == "state":
-            revision = data["revision"]
-            if not isinstance(revision, int) or not isinstance(data.get("snapshot"), dict):
-                raise ValueError("state: want an integer revision and a snapshot object")
-            await self.store.set_state(room, revision, data, now)
-        elif suffix == "events":
-            seq = data["seq"]
-            if not isinstance(seq, int):
-                raise ValueError("events: want an integer seq")
-            await self.store.add_event(room, seq, data, now)
-        elif suffix == "cmd/result":
-            command_id, status = data.get("id"), data.get("status")
-            if not isinstance(command_id, str) or status not in RESULTS:
-                raise ValueError(f"result for {command_id!r}: status {status!r}")
-            if not await self.store.set_result(command_id, room, status, data, now):
-                log.info("hub: %s answered command %s the hub never sent it", room, command_id)
+        await self._store([parse_message(topic, payload, time.time())])
+
+    async def _store(self, taken: list[Incoming]) -> None:
+        if not taken:
+            return
+        kept = await self.store.take_in(taken)
+        for message, changed in zip(taken, kept, strict=True):
+            if message.kind == "result" and not changed:
+                command_id = message.payload["id"]
+                log.info(
+                    "hub: %s answered command %s the hub never sent it", message.room, command_id
+                )
 
     async def _publish_queued(self, client: aiomqtt.Client) -> None:
         while True:
@@ -279,6 +275,59 @@ class HubSubscriber:
             except Exception:
                 log.exception("hub: expiry sweep failed")
             await asyncio.sleep(self.sweep_interval)
+
+
+def parse_message(topic: str, payload: bytes, now: float) -> Incoming:
+    """A room's message checked against the contract (`ValueError` saying what breaks it)."""
+    parts = topic.split("/")
+    if len(parts) < 5 or "/".join(parts[:2]) != PREFIX:
+        raise ValueError("not a room topic")
+    room, suffix = f"{parts[2]}/{parts[3]}", "/".join(parts[4:])
+    try:
+        data = json.loads(payload)
+    except RecursionError:  # `[[[[...` a few thousand deep
+        raise ValueError(f"nested deeper than {MAX_DEPTH} levels") from None
+    if not isinstance(data, dict):
+        raise ValueError("want a JSON object")
+    # What the store binds as SQL values must be one; nothing may nest past what it can encode.
+    if nested_deeper_than(data, MAX_DEPTH):
+        raise ValueError(f"nested deeper than {MAX_DEPTH} levels")
+    if not _scalar(data.get("at")):
+        raise ValueError("at: want a time")
+    if suffix == "status":
+        if data.get("status") not in ("online", "offline"):
+            raise ValueError(f"status {data.get('status')!r}")
+        return Incoming("status", room, data, now)
+    if suffix == "state":
+        if not _count(data.get("revision")) or not isinstance(data.get("snapshot"), dict):
+            raise ValueError("state: want an integer revision and a snapshot object")
+        return Incoming("state", room, data, now)
+    if suffix == "events":
+        if not _count(data.get("seq")):
+            raise ValueError("events: want an integer seq")
+        entry = data.get("data")
+        if data.get("type") == "help" and isinstance(entry, dict):
+            if not all(_scalar(entry.get(key)) for key in ("id", "at", "who", "actor")):
+                raise ValueError("help: want id, at, who and actor as plain values")
+        return Incoming("event", room, data, now)
+    if suffix == "cmd/result":
+        command_id, status = data.get("id"), data.get("status")
+        if not isinstance(command_id, str) or status not in RESULTS:
+            raise ValueError(f"result for {command_id!r}: status {status!r}")
+        return Incoming("result", room, data, now)
+    raise ValueError(f"topic {suffix!r} is not one a room sends")
+
+
+def _count(value: Any) -> bool:
+    """A revision or sequence number SQLite can keep (64-bit, not negative, not a bool)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63
+
+
+def _scalar(value: Any) -> bool:
+    """A value SQLite can bind: none, text, a number within 64 bits."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return -(2**63) <= value < 2**63
+    return value is None or isinstance(value, str | float | bool)
 
 
 def check_room_id(room: str) -> None:
