@@ -306,9 +306,11 @@ def parse_message(topic: str, payload: bytes, now: float) -> Incoming:
         if not _count(data.get("seq")):
             raise ValueError("events: want an integer seq")
         entry = data.get("data")
-        if data.get("type") == "help" and isinstance(entry, dict):
-            if not all(_scalar(entry.get(key)) for key in ("id", "at", "who", "actor")):
-                raise ValueError("help: want id, at, who and actor as plain values")
+        plain = isinstance(entry, dict) and all(
+            _scalar(entry.get(key)) for key in ("id", "at", "who", "actor")
+        )
+        if data.get("type") == "help" and isinstance(entry, dict) and not plain:
+            raise ValueError("help: want id, at, who and actor as plain values")
         return Incoming("event", room, data, now)
     if suffix == "cmd/result":
         command_id, status = data.get("id"), data.get("status")

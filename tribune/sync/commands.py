@@ -72,7 +72,7 @@ def parse_command(payload: bytes, room_id: str) -> Command:
         raise MalformedCommandError(f"not JSON: {exc}") from None
     except RecursionError:  # `[[[[...` a few thousand deep
         raise MalformedCommandError(f"not JSON: nested deeper than {MAX_DEPTH} levels") from None
-    if _depth_exceeds(data, MAX_DEPTH):
+    if nested_deeper_than(data, MAX_DEPTH):
         raise MalformedCommandError(f"nested deeper than {MAX_DEPTH} levels")
     if not isinstance(data, dict):
         raise MalformedCommandError("want a JSON object")
@@ -112,7 +112,7 @@ def parse_command(payload: bytes, room_id: str) -> Command:
     return Command(raw_id, str(action), args, issued_by, deadline.astimezone(UTC))
 
 
-def _depth_exceeds(data: Any, limit: int) -> bool:
+def nested_deeper_than(data: Any, limit: int) -> bool:
     """Whether JSON `data` nests lists and objects deeper than `limit` (without recursing)."""
     stack = [(data, 0)]
     while stack:
