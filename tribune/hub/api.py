@@ -54,6 +54,7 @@ acknowledges alerts and help requests; `admin` also manages operators. Errors ar
 
 Site = Annotated[str, Path(pattern=NAME, description="the centre, e.g. `baku`")]
 RoomName = Annotated[str, Path(pattern=NAME, description="the room, e.g. `room-1`")]
+RowId = Annotated[int, Path(ge=1, lt=2**63, description="an id from a listing")]  # SQLite's
 SiteFilter = Annotated[str | None, Query(pattern=NAME, description="only this centre")]
 
 
@@ -158,7 +159,7 @@ Viewer = Annotated[Operator, Depends(require("viewer"))]
 OperatorRole = Annotated[Operator, Depends(require("operator"))]
 Admin = Annotated[Operator, Depends(require("admin"))]
 
-router = APIRouter(prefix=API_PREFIX, responses=problem_responses(401, 403))
+router = APIRouter(prefix=API_PREFIX, responses=problem_responses(400, 401, 403, 422))
 
 
 @router.get("/me", summary="Who the token belongs to")
@@ -205,7 +206,9 @@ async def room_events(
         Literal["audit", "help", "change", "alert"] | None, Query(description="only this type")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    before: Annotated[int | None, Query(ge=1, description="seq below this (paging)")] = None,
+    before: Annotated[
+        int | None, Query(ge=1, lt=2**63, description="seq below this (paging)")
+    ] = None,
 ) -> dict[str, Any]:
     """Newest first; page with `before` = the smallest `seq` of the previous page."""
     store = _hub(request).store
@@ -312,7 +315,7 @@ async def list_alerts(
     summary="Acknowledge an alert",
     responses=problem_responses(404),
 )
-async def ack_alert(request: Request, caller: OperatorRole, alert_id: int) -> dict[str, Any]:
+async def ack_alert(request: Request, caller: OperatorRole, alert_id: RowId) -> dict[str, Any]:
     """It leaves the open list; raised again by the room later, it comes back."""
     if not await _hub(request).store.ack_alert(alert_id, caller.name, time.time()):
         raise ApiProblem(404, "not-found", "No such alert", f"no alert {alert_id}")
@@ -336,7 +339,7 @@ async def list_help_requests(
     responses=problem_responses(404),
 )
 async def ack_help(
-    request: Request, caller: OperatorRole, site: Site, room: RoomName, request_id: int
+    request: Request, caller: OperatorRole, site: Site, room: RoomName, request_id: RowId
 ) -> dict[str, Any]:
     """Closes the request for everyone watching the fleet page."""
     room_id = f"{site}/{room}"
