@@ -189,10 +189,12 @@ class ServiceWatch:
             if problem != self._problem:
                 log.exception("systemd: health check")
         if problem != self._problem:
-            if problem is not None:
-                log.error("watchdog: %s: no more watchdog pings, systemd will restart", problem)
+            if problem is not None and self.watchdog > 0:
+                log.error("unhealthy: %s: watchdog pings withheld, systemd will restart", problem)
+            elif problem is not None:
+                log.error("unhealthy: %s", problem)
             elif self._problem is not None:
-                log.warning("watchdog: healthy again (%s is over)", self._problem)
+                log.warning("healthy again (%s is over)", self._problem)
             self._problem = problem
         return problem
 
