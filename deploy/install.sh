@@ -162,11 +162,12 @@ ensure_accounts() {
 
 make_dirs() {
     install -d -m 0755 "$OPT" "$OPT/releases" "$ETC"
+    data=$ROOT/var/lib/tribune
+    [ "$HUB" = 0 ] || data=$ROOT/var/lib/tribune-hub
     if [ -n "$ROOT" ]; then
-        install -d -m 0750 "$ROOT/var/lib/tribune"
+        install -d -m 0750 "$data"
     else
-        install -d -m 0750 -o tribune -g tribune /var/lib/tribune
-        [ "$HUB" = 0 ] || install -d -m 0750 -o tribune -g tribune /var/lib/tribune-hub
+        install -d -m 0750 -o tribune -g tribune "$data"
     fi
 }
 
