@@ -113,6 +113,7 @@ API = "/api/v1"
 SAMPLE_POLL_SECONDS = 0.01
 BURST_POLL_SECONDS = 0.05
 STARTUP_POLL_SECONDS = 0.2
+FIRST_POLL_SECONDS = 0.02
 SAMPLE_TIMEOUT = 15.0  # beyond state_min_interval
 BURST_TIMEOUT = 60.0
 REQUEST_TIMEOUT = 60.0
@@ -705,7 +706,7 @@ async def one_sample(
         return
     fleet.source[room] = target
     started, before = int(reply["t0_ns"]), int(reply["revision_before"])
-    first_poll = started / 1e9 + 0.9 * interval
+    first_poll = started / 1e9 + FIRST_POLL_SECONDS  # a lone change goes out at once
     deadline = started + int((interval + SAMPLE_TIMEOUT) * 1e9)
     await asyncio.sleep(max(0.0, first_poll - time.monotonic()))
     polls = 0
@@ -1145,7 +1146,9 @@ def main(argv: list[str] | None = None) -> int:
         "--max-queued-messages",
         type=_positive(int),
         metavar="N",
-        help="the broker's max_queued_messages (default: Mosquitto's own, 1000)",
+        default=200_000,
+        help="the broker's max_queued_messages (default 200000, as deploy/mosquitto/tribune.conf;"
+        " Mosquitto's own default, 1000, drops messages for the hub in a 1000-room burst)",
     )
     parser.add_argument("--json-out", type=Path, metavar="FILE", help="also write the report")
     parser.add_argument(
