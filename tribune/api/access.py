@@ -8,12 +8,16 @@
 3. A bearer token, if given, must be the api or the technician token; else 401. Without one,
    loopback clients that used a loopback Host are the panel (instructor scope); anyone else
    gets 401 on `/api/`. Technician endpoints check the scope themselves (`require_technician`).
+4. Unknown tokens are counted per client address (`FailedAttempts`): past the limit, whatever
+   token that client presents gets 429 with `Retry-After` until the window passes. Each
+   unknown token is logged; a client's first in a window and its lock-out are audited.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
+import logging
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -22,6 +26,7 @@ from starlette.datastructures import Headers
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from tribune.api.attempts import FailedAttempts
 from tribune.api.problems import ApiProblem, problem_response
 from tribune.api.technician import TechnicianSessions
 from tribune.api.tokens import Grant, Principal, Tokens
@@ -34,6 +39,12 @@ CHALLENGE = 'Bearer realm="tribune"'
 PUBLIC_PATHS = frozenset({"/api/v1/openapi.json", "/api/v1/docs"})
 
 PANEL = Principal("panel", None, Grant.INSTRUCTOR)
+UNKNOWN_TOKEN = "unknown token"  # noqa: S105 - an error message, not a secret
+
+log = logging.getLogger(__name__)
+
+# Records an access event in the room's audit log: (result, detail).
+AccessAudit = Callable[[str, dict[str, Any]], Awaitable[None]]
 
 
 class AccessControl:
@@ -46,10 +57,14 @@ class AccessControl:
         tokens: Tokens,
         allowed_hosts: Sequence[str] = (),
         sessions: TechnicianSessions | None = None,
+        attempts: FailedAttempts | None = None,
+        audit: AccessAudit | None = None,
     ) -> None:
         self.app = app
         self.tokens = tokens
         self.sessions = sessions  # the panel's PIN sessions: short-lived technician tokens
+        self.attempts = attempts if attempts is not None else FailedAttempts()
+        self.audit = audit
         self.extra_hosts: dict[str, int | None] = {}
         for entry in allowed_hosts:
             parsed = _split_host(entry)
@@ -75,7 +90,18 @@ class AccessControl:
                 f"Origin {origin!r} may not call this service",
             )  # fmt: skip
             return
+        client = _client_address(scope)
+        wait = self.attempts.retry_after(client) if _presented(scope, headers) else 0
+        if wait:
+            await _refuse(
+                scope, receive, send, 429, "too-many-attempts", "Too many unknown tokens",
+                f"too many unknown tokens from {client}: try again in {wait} s",
+                {"Retry-After": str(wait)},
+            )  # fmt: skip
+            return
         principal, error = self._principal(scope, headers, host)
+        if error == UNKNOWN_TOKEN:
+            await self._unknown_token(client, scope)
         path: str = scope.get("path", "")
         if error or (principal is None and path.startswith("/api/") and path not in PUBLIC_PATHS):
             await _refuse(
@@ -108,10 +134,25 @@ class AccessControl:
             principal = self.tokens.identify(presented)
             if principal is None and self.sessions is not None:
                 principal = self.sessions.identify(presented)
-            return (principal, None) if principal else (None, "unknown token")
+            return (principal, None) if principal else (None, UNKNOWN_TOKEN)
         if _is_loopback(scope.get("client")) and host[0] in LOOPBACK_NAMES:
             return PANEL, None
         return None, None
+
+    async def _unknown_token(self, client: str, scope: Scope) -> None:
+        """Count, log and (first in a window, and at the lock-out) audit an unknown token."""
+        count = self.attempts.failed(client)
+        path = scope.get("path", "")
+        log.warning("api: unknown bearer token from %s for %s (%d in a row)", client, path, count)
+        if self.audit is None or count not in (1, self.attempts.limit):
+            return
+        detail = {"client": client, "path": path, "failures": count}
+        if count == self.attempts.limit:
+            wait = self.attempts.retry_after(client)
+            log.warning("api: %s locked out for %d s after %d unknown tokens", client, wait, count)
+            await self.audit(f"refused: {count} unknown tokens; locked out for {wait} s", detail)
+        else:
+            await self.audit("failed: unknown token", detail)
 
     def _is_this_service(self, host: tuple[str, int | None], scope: Scope) -> bool:
         name, port = host
@@ -212,6 +253,18 @@ def _split_host(value: str) -> tuple[str, int | None] | None:
     if not port_text.isdigit() or not 0 < int(port_text) < 65536:
         return None
     return name, int(port_text)
+
+
+def _presented(scope: Scope, headers: Headers) -> bool:
+    """Whether the request carries a credential (a header, or a WebSocket's `?token=`)."""
+    if "authorization" in headers:
+        return True
+    return scope["type"] == "websocket" and b"token=" in scope.get("query_string", b"")
+
+
+def _client_address(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
 
 
 def _is_loopback(client: Any) -> bool:

@@ -32,7 +32,8 @@ audit log, metrics, and a WebSocket of numbered events at `/api/v1/ws`.
 
 From the lectern PC itself (loopback, `Host: 127.0.0.1:PORT`) no token is needed; any other
 client sends `Authorization: Bearer <token>` (the files in `DATA_DIR/tokens/`). Technician
-endpoints need the technician token from anywhere. Errors are `application/problem+json`.
+endpoints need the technician token from anywhere. After 10 unknown tokens in 5 minutes a client
+address gets 429 with `Retry-After`. Errors are `application/problem+json`.
 """
 
 
@@ -82,11 +83,18 @@ def create_app(
             )
             return JSONResponse(body.model_dump())
 
+    async def audit_access(result: str, detail: dict[str, Any]) -> None:
+        entry = await room.store.audit(
+            "api", None, "api.token", {"room": room.id, **detail}, result
+        )
+        room.bus.publish("audit", entry.as_dict())
+
     app.add_middleware(
         AccessControl,
         tokens=tokens,
         allowed_hosts=list(allowed_hosts),
         sessions=app.state.technician_sessions,
+        audit=audit_access,
     )
     app.openapi = lambda: _openapi_with_bearer(app)  # type: ignore[method-assign]
     return app

@@ -31,7 +31,7 @@ from tribune.profiles.loader import MAX_PROFILE_BYTES
 
 router = APIRouter(
     prefix="/api/v1/technician",
-    responses=problem_responses(400, 401, 403, 404, 421, 422),
+    responses=problem_responses(400, 401, 403, 404, 421, 422, 429),
 )
 
 Technician = Annotated[Principal, Depends(require_technician)]

@@ -27,7 +27,7 @@ from tribune.errors import ConfigError
 from tribune.profiles.loader import ProfileLoader
 from tribune.room import Room
 
-router = APIRouter(prefix="/api/v1", responses=problem_responses(400, 401, 403, 421, 422))
+router = APIRouter(prefix="/api/v1", responses=problem_responses(400, 401, 403, 421, 422, 429))
 
 Caller = Annotated[Principal, Depends(principal_of)]
 Technician = Annotated[Principal, Depends(require_technician)]

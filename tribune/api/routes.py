@@ -25,7 +25,7 @@ API_PREFIX = "/api/v1"
 
 router = APIRouter(
     prefix=API_PREFIX,
-    responses=problem_responses(400, 401, 403, 421, 422),
+    responses=problem_responses(400, 401, 403, 421, 422, 429),
 )
 
 Id = Annotated[str, Path(description="a name from the room config, e.g. `projector`")]

@@ -22,6 +22,7 @@ from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tribune import __version__
+from tribune.api.attempts import FailedAttempts
 from tribune.api.problems import (
     ApiProblem,
     install_problem_handlers,
@@ -48,7 +49,8 @@ expired`).
 
 Every call needs `Authorization: Bearer <token>` (an operator's token, from
 `tribune hub token create`). Roles: `viewer` reads; `operator` also sends commands and
-acknowledges alerts and help requests; `admin` also manages operators. Errors are
+acknowledges alerts and help requests; `admin` also manages operators. After 10 unknown tokens
+in 5 minutes a client address gets 429 with `Retry-After` until the window passes. Errors are
 `application/problem+json`.
 """
 
@@ -141,10 +143,23 @@ def require(role: str) -> Callable[[Request], Awaitable[Operator]]:
             raise ApiProblem(
                 401, "unauthorized", "Unauthorized", "send Authorization: Bearer <token>", challenge
             )
+        attempts: FailedAttempts = request.app.state.token_attempts
+        client = request.client.host if request.client else "unknown"
+        wait = attempts.retry_after(client)
+        if wait:
+            detail = f"too many unknown tokens from {client}: try again in {wait} s"
+            raise ApiProblem(
+                429, "too-many-attempts", "Too many unknown tokens", detail,
+                {"Retry-After": str(wait)},
+            )  # fmt: skip
         operator = await _hub(request).store.operator(token_hash(token.strip()))
         if operator is None:
-            client = request.client.host if request.client else "?"
-            log.warning("hub api: unknown token from %s", client)
+            count = attempts.failed(client)
+            log.warning("hub api: unknown token from %s (%d in a row)", client, count)
+            if count == attempts.limit:
+                wait = attempts.retry_after(client)
+                log.warning("hub api: %s locked out for %d s after %d unknown tokens",
+                            client, wait, count)  # fmt: skip
             raise ApiProblem(401, "unauthorized", "Unauthorized", "unknown token", challenge)
         if not operator.may(role):
             detail = f"{operator.name} is {operator.role}; this needs {role}"
@@ -159,7 +174,7 @@ Viewer = Annotated[Operator, Depends(require("viewer"))]
 OperatorRole = Annotated[Operator, Depends(require("operator"))]
 Admin = Annotated[Operator, Depends(require("admin"))]
 
-router = APIRouter(prefix=API_PREFIX, responses=problem_responses(400, 401, 403, 422))
+router = APIRouter(prefix=API_PREFIX, responses=problem_responses(400, 401, 403, 422, 429))
 
 
 @router.get("/me", summary="Who the token belongs to")
@@ -457,6 +472,7 @@ def create_hub_app(hub: HubSubscriber, thresholds: Thresholds | None = None) -> 
     )
     app.state.hub = hub
     app.state.thresholds = thresholds or Thresholds()
+    app.state.token_attempts = FailedAttempts()  # unknown tokens per client address
     install_problem_handlers(app)
     app.include_router(router)
     # `GET /rooms` for a thousand rooms is about half a megabyte of JSON every few seconds.
