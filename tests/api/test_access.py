@@ -156,3 +156,61 @@ def test_an_empty_token_file_is_a_config_error(tmp_path: Path) -> None:
     (tmp_path / "tokens" / "api.token").write_text("\n")
     with pytest.raises(ConfigError, match=r"api\.token"):
         Tokens.load_or_create(tmp_path)
+
+
+REBOUND_HOSTS = [
+    "[::1]",  # IPv6 loopback without a port: 80, not the serving port
+    f"[::1]:{PORT + 1}",
+    "::1",  # a bare IPv6 literal carries no port
+    f"[::ffff:127.0.0.1]:{PORT}",  # not a loopback name, nor the address we were reached on
+    f"[0:0:0:0:0:0:0:1]:{PORT}",  # browsers send the canonical [::1]; anything else is odd
+    f"[::1]x:{PORT}",
+    "127.0.0.1",  # port 80
+    f"127.1:{PORT}",
+    f"2130706433:{PORT}",
+    f"0x7f.0.0.1:{PORT}",
+    f"0.0.0.0:{PORT}",
+    f"127.0.0.1.nip.io:{PORT}",  # a public name that resolves to 127.0.0.1: rebinding itself
+    f"localhost.evil.example.:{PORT}",
+    f"evil.example.:{PORT}",
+    f"localhost:{PORT}@evil.example",
+    "localhost:",
+    f"localhost:+{PORT}",
+    f"localhost:{PORT}:{PORT}",
+    f"localhost:{PORT}0",
+]
+
+
+@pytest.mark.parametrize("host", REBOUND_HOSTS)
+async def test_rebound_and_malformed_hosts_are_misdirected(
+    local: httpx.AsyncClient, host: str
+) -> None:
+    assert_problem(await local.get("/api/v1/room", headers={"Host": host}), 421)
+    assert_problem(await local.post(ACTIVATE, headers={"Host": host, **bearer(TOKENS.api)}), 421)
+
+
+async def test_the_address_a_request_came_in_on_is_this_service(app: FastAPI) -> None:
+    """Reached as http://10.0.0.7:8080 (its LAN address): that literal is this service's Host,
+    another address is not, and neither makes a remote client the panel."""
+    transport = httpx.ASGITransport(app=app, client=REMOTE)
+    async with httpx.AsyncClient(transport=transport, base_url=f"http://10.0.0.7:{PORT}") as lan:
+        assert (await lan.get("/api/v1/room", headers=bearer(TOKENS.api))).status_code == 200
+        assert_problem(await lan.get("/api/v1/room"), 401)
+        other = {"Host": f"10.0.0.8:{PORT}", **bearer(TOKENS.api)}
+        assert_problem(await lan.get("/api/v1/room", headers=other), 421)
+
+
+async def test_more_origins(local: httpx.AsyncClient) -> None:
+    for origin in (
+        "http://127.0.0.1",  # port 80
+        f"http://127.0.0.1:{PORT}/",  # browsers never send a path
+        f"ws://127.0.0.1:{PORT}",
+        f"http://[::ffff:127.0.0.1]:{PORT}",
+        f"http://127.0.0.1.nip.io:{PORT}",
+        "NULL",
+        "",
+    ):
+        assert_problem(await local.post(ACTIVATE, headers={"Origin": origin}), 403, "Origin")
+    for origin in (f"http://[::1]:{PORT}", f"http://localhost.:{PORT}", f"HTTP://LOCALHOST:{PORT}"):
+        response = await local.post(ACTIVATE, headers={"Origin": origin})
+        assert response.status_code == 202, origin
