@@ -7,10 +7,11 @@ Without qemu or debootstrap they skip, with the reason, unless CI=true, where th
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +41,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+
+
+# Each system test's outcome (test name -> "ok" or the first line of its failure), for the summary.
+OUTCOMES: dict[str, str] = {}
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if report.when == "call" or report.outcome != "passed":
+        if report.passed:
+            OUTCOMES.setdefault(item.name, "ok")
+        elif call.excinfo is not None:
+            first = str(call.excinfo.value).strip().splitlines() or [call.excinfo.typename]
+            OUTCOMES[item.name] = f"{report.outcome.upper()}: {first[0][:300]}"
+    return report
 
 
 def in_ci() -> bool:
@@ -97,12 +116,16 @@ def system(request: pytest.FixtureRequest) -> Iterator[SystemRun]:
             pytest.fail(reason)
         pytest.skip(reason)
     reporter = request.config.pluginmanager.getplugin("terminalreporter")
+    capture = request.config.pluginmanager.getplugin("capturemanager")
 
     def write(line: str) -> None:
-        if reporter is not None:
-            reporter.write_line(line)
-        else:
-            print(line)  # noqa: T201
+        """Print past pytest's output capture (it redirects fd 1 while a test runs)."""
+        suspended = capture.global_and_fixture_disabled() if capture is not None else None
+        with suspended or contextlib.nullcontext():
+            if reporter is not None:
+                reporter.write_line(line)
+            else:
+                print(line, flush=True)  # noqa: T201
 
     cache = default_cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
@@ -132,8 +155,17 @@ def system(request: pytest.FixtureRequest) -> Iterator[SystemRun]:
         vm.stop()
         sim.stop()
         boots = ", ".join(f"{s:.0f} s" for s in vm.boot_seconds)
-        write(f"[system] boots: {boots}; total {time.monotonic() - started:.0f} s")
-        for line in run.report:
+        write(
+            f"[system] wheels {wheel_seconds:.0f} s, image {image.seconds:.0f} s "
+            f"({'built' if image.built else 'cached'}), boots to the agent: {boots}; "
+            f"total {time.monotonic() - started:.0f} s"
+        )
+        checks = [line for line in run.report if line.startswith("[system] CHECK")]
+        for name, outcome in sorted(OUTCOMES.items()):
+            if outcome != "ok":
+                number = name.split("_")[1] if name.count("_") > 1 else "?"
+                checks.append(f"[system] CHECK {number} {outcome}")
+        for line in sorted(checks):
             write(line)
         _prune_runs(cache / "runs", keep=5)
 

@@ -58,6 +58,13 @@ ROOM_JSON = (
 )
 
 
+API_POST = (
+    "python3 -c 'import urllib.request,sys; sys.stdout.write(urllib.request.urlopen("
+    'urllib.request.Request("http://127.0.0.1:8080{path}", method="POST"), timeout=20)'
+    ".read().decode())'"
+)
+
+
 def room_state(vm: Vm) -> dict[str, Any]:
     """`GET /api/v1/room` inside the guest (loopback: the panel's access, no token)."""
     room: dict[str, Any] = json.loads(vm.check(ROOM_JSON))
@@ -237,6 +244,15 @@ def test_6_reboot_restores_desired_state(system: SystemRun) -> None:
     """After a reboot (and a mains cut on the projector) the desired state is re-applied."""
     vm, sim = system.vm, system.sim
     old_boot = vm.boot_id
+    try:
+        wait_active(vm)
+        before = room_state(vm)["devices"]["projector"]["desired"].get("power")
+    except (VmError, KeyError, ValueError) as exc:
+        fail_with(system, "the room's state before the reboot", VmError(str(exc)))
+    note = ""
+    if before != "on":  # check 3 did not get there: start the class as the panel would
+        vm.check(API_POST.format(path="/api/v1/scenes/class-start/activate"))
+        note = " (class-start set through the API: the key press did not)"
     vm.run("systemctl reboot", timeout=10)
     try:
         vm.wait_exit(timeout=180)
@@ -249,6 +265,7 @@ def test_6_reboot_restores_desired_state(system: SystemRun) -> None:
     assert vm.boot_id != old_boot
     on_after = sim.wait_for(POWER_ON, since=since, timeout=SERVICE_UP)
     if on_after is None:
+        wait_projector_online(system, timeout=5)  # fails with the projector's last error
         fail_with(system, "after the reboot", VmError("no power-on frame at the simulator"))
     device = wait_projector_online(system)
     desired = device.get("desired", {}).get("power")
@@ -256,5 +273,5 @@ def test_6_reboot_restores_desired_state(system: SystemRun) -> None:
     system.say(
         f"[system] CHECK 6 ok: rebooted (boot id {old_boot[:8]} -> {vm.boot_id[:8]}); the "
         f"projector, switched off meanwhile, got {POWER_ON.hex(' ')} again {on_after:.0f} s "
-        f"after QEMU started; desired projector.power={desired} restored from the store"
+        f"after QEMU started; desired projector.power={desired} restored from the store{note}"
     )
