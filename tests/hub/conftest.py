@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.room.conftest import sim_room  # noqa: F401 - the fixture, for tests here
-from tests.sync.conftest import Broker, broker  # noqa: F401 - the fixture, for tests here
+from tests.sync.conftest import Broker, broker, make_broker  # noqa: F401 - fixtures, for tests here
 from tribune.hub import HubStore, HubSubscriber
 from tribune.hub.api import create_hub_app
 from tribune.hub.auth import create_operator

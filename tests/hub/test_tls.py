@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from tests.room.conftest import SimRoom
-from tests.sync.conftest import free_port, linked_room, make_broker  # noqa: F401 - a fixture
+from tests.sync.conftest import free_port, linked_room
 from tests.sync.test_deploy_broker import make_pki, shipped_config
 from tribune.errors import ConfigError
 from tribune.hub import HubStore, HubSubscriber
