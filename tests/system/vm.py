@@ -18,6 +18,7 @@ again (the projector simulator keeps running on the host, as the real one does i
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import itertools
 import json
 import os
@@ -41,6 +42,15 @@ KERNEL_CMDLINE = (
     "root=/dev/vda rw console=ttyS0,115200 loglevel=4 net.ifnames=0 panic=-1 "
     "systemd.mask=serial-getty@ttyS0.service systemd.show_status=1"
 )
+
+
+def _die_with_parent() -> None:
+    """In QEMU's child before exec: SIGKILL it when the test process dies (no stray guests)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+PR_SET_PDEATHSIG = 1
 
 
 class VmError(RuntimeError):
@@ -265,6 +275,7 @@ class Vm:
             stdout=stderr,
             stderr=stderr,
             start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         stderr.close()
         try:
