@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
 import hashlib
 import os
 import re
@@ -267,6 +268,23 @@ def build_image(
     cache.mkdir(parents=True, exist_ok=True)
     if not any(wheels.glob("tribune-*.whl")):
         raise BuildError(f"no tribune wheel in {wheels}")
+    with _locked(cache / ".lock"):  # one build at a time per cache (two runs, one machine)
+        return _build_image(wheels, cache, log, install, started)
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _build_image(
+    wheels: Path, cache: Path, log: Log, install: InstallStep | None, started: float
+) -> Image:
     base, base_root = build_base(cache, log)
     key = image_key(base, wheels)
     done = cache / f"image-{key}"
