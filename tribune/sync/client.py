@@ -42,6 +42,7 @@ SESSION_EXPIRY = 7 * 24 * 3600  # the broker keeps our `cmd` subscription (and q
 RECONNECT_MIN = 0.5
 BATCH = 10  # in flight at once (aiomqtt warns past 10 pending publishes)
 CONNECT_TIMEOUT = 10.0
+STATE_SETTLE = 0.05  # seconds a change waits for the rest of its intent before `state` goes
 OFFLINE = json.dumps({"status": "offline"}).encode()
 
 
@@ -255,13 +256,15 @@ class SyncClient:
     async def _refresh_state(self, client: aiomqtt.Client) -> None:
         # At most one `state` per interval, sent at once when the last one is older than that:
         # a lone change reaches the hub in milliseconds, a burst of changes in one more message.
+        # One intent moves the room through several events in a few milliseconds (audit, the
+        # source, each device's desired state): a short settle lets them go as one message.
         interval = self.settings.state_min_interval
+        settle = min(STATE_SETTLE, interval)
         last = time.monotonic()  # the session has just published it
         while True:
             await self._dirty.wait()
-            wait = last + interval - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)  # changes in the meantime ride along
+            wait = max(last + interval - time.monotonic(), settle)
+            await asyncio.sleep(wait)  # changes in the meantime ride along
             await self._publish_state(client)
             last = time.monotonic()
 
