@@ -181,12 +181,11 @@ REBOUND_HOSTS = [
 ]
 
 
-@pytest.mark.parametrize("host", REBOUND_HOSTS)
-async def test_rebound_and_malformed_hosts_are_misdirected(
-    local: httpx.AsyncClient, host: str
-) -> None:
-    assert_problem(await local.get("/api/v1/room", headers={"Host": host}), 421)
-    assert_problem(await local.post(ACTIVATE, headers={"Host": host, **bearer(TOKENS.api)}), 421)
+async def test_rebound_and_malformed_hosts_are_misdirected(local: httpx.AsyncClient) -> None:
+    for host in REBOUND_HOSTS:
+        assert_problem(await local.get("/api/v1/room", headers={"Host": host}), 421)
+        with_token = {"Host": host, **bearer(TOKENS.api)}
+        assert_problem(await local.post(ACTIVATE, headers=with_token), 421)
 
 
 async def test_the_address_a_request_came_in_on_is_this_service(app: FastAPI) -> None:
