@@ -264,7 +264,11 @@ def test_6_reboot_restores_desired_state(system: SystemRun) -> None:
     seconds = vm.start()
     system.say(f"[system] boot {vm.boots}: the guest answered after {seconds:.0f} s")
     assert vm.boot_id != old_boot
-    on_after = sim.wait_for(POWER_ON, since=since, timeout=SERVICE_UP)
+    try:
+        wait_active(vm)
+    except VmError as exc:
+        fail_with(system, "tribune.service after the reboot", exc)
+    on_after = sim.wait_for(POWER_ON, since=since, timeout=90)
     if on_after is None:
         wait_projector_online(system, timeout=5)  # fails with the projector's last error
         fail_with(system, "after the reboot", VmError("no power-on frame at the simulator"))
