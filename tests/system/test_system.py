@@ -81,11 +81,35 @@ def wait_projector_online(system: SystemRun, timeout: float = 90.0) -> dict[str,
                 return device
         time.sleep(2)
     health = device.get("health", {})
+    error = str(health.get("last_error"))
     fail_with(
         system,
         "the projector is not online in the guest",
-        VmError(f"health {health.get('status')}: {health.get('last_error')}"),
+        VmError(f"health {health.get('status')}: {error}{_eperm_hint(system.vm, error)}"),
     )
+
+
+def _eperm_hint(vm: Vm, error: str) -> str:
+    """Why a tty the service user may open gives EPERM: the unit's device cgroup (if so)."""
+    if "Operation not permitted" not in error:
+        return ""
+    with contextlib.suppress(VmError):
+        started = int(
+            vm.check("systemctl show -p ExecMainStartTimestampMonotonic --value tribune").strip()
+        )
+        line = vm.check(
+            "journalctl -b -k -o short-monotonic --no-pager | grep -m1 'usbserial: USB Serial'"
+        )
+        registered = float(line.split("]")[0].strip("[ "))
+        if registered > started / 1e6:
+            return (
+                f"\n(EPERM is the device cgroup: tribune.service started at "
+                f"{started / 1e6:.1f} s, usbserial registered the ttyUSB major at "
+                f"{registered:.1f} s; DeviceAllow=char-ttyUSB is resolved from /proc/devices "
+                "when the unit starts, so the unit must start after the module is loaded, "
+                "e.g. Wants= and After=modprobe@usbserial.service)"
+            )
+    return ""
 
 
 def test_1_service_ready(system: SystemRun) -> None:
