@@ -354,6 +354,8 @@ def _prune(cache: Path, *, keep: Path) -> None:
     for old in images[KEEP_IMAGES:]:
         if old != keep:
             shutil.rmtree(old, ignore_errors=True)
+    for stale in cache.glob("tmp-*"):  # a build that was killed (builds hold the lock)
+        shutil.rmtree(stale, ignore_errors=True)
 
 
 def _write(path: Path, text: str, mode: int = 0o644) -> None:
