@@ -457,10 +457,12 @@ class DeviceRuntime:
         if job.kind == "set":
             cap = self.compiled.capability(job.name)
             command, params = self.compiled.set_params(cap, job.value)
+            before = self.state.get(cap.name)
             self._before_set(cap, job.value)
             try:
                 await self._exchange(command, params, user=True)
             except TribuneError:
+                self._take_back_hope(cap.name, before)
                 if cap.readable and cap.type is not ValueType.ROUTE:
                     self._readback[cap.name] = None  # show what the device says, not the hope
                 raise
@@ -481,6 +483,22 @@ class DeviceRuntime:
             self._record(cap.name, "warming", Source.SET)
         elif value in ("off", "standby") and self.timing.cooldown and reported in ("on", "warming"):
             self._record(cap.name, "cooling", Source.SET)
+
+    def _take_back_hope(self, capability: str, before: Reading | None) -> None:
+        """A set that failed: the warming/cooling shown for it was never true. Show what was
+        known before it (the read-back may be refused too, and a device shown cooling counts
+        as resting, whose refused polls wait a minute)."""
+        hoped = self.state.get(capability)
+        if hoped is None or hoped is before or hoped.source is not Source.SET:
+            return
+        if hoped.value not in TRANSITIONS:
+            return
+        if before is None:
+            del self.state[capability]
+        else:
+            self.state[capability] = before
+        log.info("%s: %s = %s (the set failed)", self.id, capability, before and before.value)
+        self._emit(DeviceEvent(self.id, "state", capability=capability, reading=before))
 
     def _after_set(self, cap: CompiledCapability, value: Value) -> None:
         if cap.type is ValueType.POWER:

@@ -1,0 +1,62 @@
+"""What the soak (`bench/soak.py`) found, each pinned down on its own.
+
+1. A power set the device refuses (a Samsung display's NAK while it is busy) left the runtime
+   showing the "cooling" it records before sending "off", as if the set had been accepted. The
+   read-back that should correct it was refused too, and a device shown cooling counts as
+   resting, whose refused polls are asked again only after a minute: for that minute the room
+   waited for a cool-down that never began, and did not send "off" again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from tribune.drivers.runtime import DeviceRuntime, Source
+from tribune.errors import DeviceError
+from tribune.profiles.loader import ProfileLoader
+from tribune.sim import Power, start_simulator
+
+SPEED = 10.0
+
+
+async def _until(check: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+
+
+async def test_a_refused_power_set_does_not_leave_the_hoped_for_cooling_shown(
+    profiles: ProfileLoader,
+) -> None:
+    profile = profiles.load("samsung-mdc").profile
+    async with start_simulator("samsung-mdc", tcp=("127.0.0.1", 0), speed=SPEED) as sim:
+        sim.sim.power.force(Power.ON)
+        runtime = DeviceRuntime(
+            "monitor", profile, f"tcp://127.0.0.1:{sim.port}", options={"id": "01"}
+        )
+        await runtime.start()
+        try:
+            await _until(lambda: runtime.state.get("power") is not None)
+            assert runtime.state["power"].value == "on"
+
+            sim.faults.busy = True  # MDC has no busy code: a busy display NAKs everything
+            try:
+                await runtime.set("power", "off")
+            except DeviceError:
+                pass
+            else:
+                raise AssertionError("the busy display accepted power off")
+            # Still on, as the device said: not the cooling the set hoped for.
+            shown = runtime.state["power"]
+            assert shown.value == "on", shown
+            assert shown.source is not Source.SET
+
+            sim.faults.busy = False
+            await asyncio.sleep(1.0)  # the read-back, refused or not, changes nothing
+            assert runtime.state["power"].value == "on"
+            assert sim.sim.power.state is Power.ON
+        finally:
+            await runtime.stop()
