@@ -3,7 +3,9 @@
 Power first: other capabilities wait until the device is on. A projector warming up or cooling
 down is waited out (an "on" during cool-down is sent once it is off), busy replies are the
 runtime's to retry, and a device that comes back gets its desired state again. Each desired
-capability is `converged`, `pending` (with the reason) or `failed` (with the device's error).
+capability is `converged`, `pending` (with the reason) or `failed` (with the device's error); a
+failed value is tried again every `FAILED_RETRY_SECONDS`, since a device often refuses only for
+the moment (busy, mid-transition), and its failure is logged and audited once.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ log = logging.getLogger(__name__)
 
 RESTING = ("off", "standby")
 RECHECK_SECONDS = 5.0
+FAILED_RETRY_SECONDS = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +73,7 @@ class DeviceReconciler:
         self._evaluated = False
         self._wake = asyncio.Event()
         self._inflight: dict[str, tuple[Value, asyncio.Task[None]]] = {}
-        self._failed: dict[str, tuple[Value, str]] = {}
+        self._failed: dict[str, tuple[Value, str, float]] = {}  # value, error, when
         # Acknowledged sets whose read-back has not come yet: not sent again meanwhile.
         self._confirming: dict[str, tuple[Value, float]] = {}
         self._task: asyncio.Task[None] | None = None
@@ -207,6 +210,10 @@ class DeviceReconciler:
     def _apply(self, capability: str, wanted: Value, reason: str) -> Status:
         failed = self._failed.get(capability)
         if failed is not None and failed[0] == wanted:
+            inflight = self._inflight.get(capability)
+            due = time.monotonic() >= failed[2] + FAILED_RETRY_SECONDS
+            if due and (inflight is None or inflight[0] != wanted):
+                self._start_send(capability, wanted)  # the refusal may have been the moment's
             return Status("failed", failed[1])
         confirming = self._confirming.get(capability)
         if confirming is not None:
@@ -218,11 +225,14 @@ class DeviceReconciler:
             return Status("pending", reason)
         # A different value in flight: latest intent wins (the runtime coalesces a queued
         # set-point with this one).
+        self._start_send(capability, wanted)
+        return Status("pending", reason)
+
+    def _start_send(self, capability: str, wanted: Value) -> None:
         task = asyncio.create_task(self._send(capability, wanted))
         self._sends.add(task)
         task.add_done_callback(self._sends.discard)
         self._inflight[capability] = (wanted, task)
-        return Status("pending", reason)
 
     async def _send(self, capability: str, wanted: Value) -> None:
         try:
@@ -254,8 +264,12 @@ class DeviceReconciler:
             self._wake.set()
 
     def _fail(self, capability: str, wanted: Value, message: str) -> None:
+        previous = self._failed.get(capability)
+        self._failed[capability] = (wanted, message, time.monotonic())
+        if previous is not None and previous[:2] == (wanted, message):
+            log.info("%s: %s -> %s still fails: %s", self.runtime.id, capability, wanted, message)
+            return  # said and audited the first time
         log.warning("%s: %s -> %s failed: %s", self.runtime.id, capability, wanted, message)
-        self._failed[capability] = (wanted, message)
         if self.on_failure is not None:
             hook = self.on_failure(self.runtime.id, capability, wanted, message)
             task = asyncio.ensure_future(hook)

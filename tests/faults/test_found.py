@@ -5,6 +5,11 @@
    read-back that should correct it was refused too, and a device shown cooling counts as
    resting, whose refused polls are asked again only after a minute: for that minute the room
    waited for a cool-down that never began, and did not send "off" again.
+2. A value the device refused was never sent again until a new intent or the device's return
+   from offline. A refusal is often the moment's (a display busy, a projector mid-transition):
+   once the fault was gone the room stayed where it was, a class-end tap leaving a display on
+   for the night. A failed value is now tried again every `FAILED_RETRY_SECONDS`, quietly: the
+   failure is logged and audited once.
 """
 
 from __future__ import annotations
@@ -13,7 +18,11 @@ import asyncio
 import time
 from collections.abc import Callable
 
-from tribune.drivers.runtime import DeviceRuntime, Source
+import pytest
+
+from tribune import reconcile
+from tribune.drivers.capabilities import Value
+from tribune.drivers.runtime import DeviceRuntime, HealthStatus, Source
 from tribune.errors import DeviceError
 from tribune.profiles.loader import ProfileLoader
 from tribune.sim import Power, start_simulator
@@ -59,4 +68,43 @@ async def test_a_refused_power_set_does_not_leave_the_hoped_for_cooling_shown(
             assert runtime.state["power"].value == "on"
             assert sim.sim.power.state is Power.ON
         finally:
+            await runtime.stop()
+
+
+async def test_a_refused_value_is_tried_again_once_the_device_takes_it_and_audited_once(
+    profiles: ProfileLoader, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(reconcile, "FAILED_RETRY_SECONDS", 0.5, raising=False)
+    profile = profiles.load("samsung-mdc").profile
+    failures: list[tuple[str, Value, str]] = []
+
+    async def audit(device: str, capability: str, value: Value, error: str) -> None:
+        failures.append((capability, value, error))
+
+    async with start_simulator("samsung-mdc", tcp=("127.0.0.1", 0), speed=SPEED) as sim:
+        sim.sim.power.force(Power.ON)
+        runtime = DeviceRuntime(
+            "monitor", profile, f"tcp://127.0.0.1:{sim.port}", options={"id": "01"}
+        )
+        desired: dict[str, Value] = {"power": "on"}
+        reconciler = reconcile.DeviceReconciler(runtime, lambda: desired, on_failure=audit)
+        await runtime.start()
+        await reconciler.start()
+        try:
+            await _until(lambda: reconciler.converged)
+            sim.faults.busy = True
+            desired["power"] = "off"  # class end, while the display is busy
+            reconciler.wake()
+            await _until(lambda: reconciler.status["power"].state == "failed")
+            await asyncio.sleep(2.0)  # tried again a few times meanwhile, still refused
+            assert reconciler.status["power"].state == "failed"
+            assert runtime.health.status is HealthStatus.ONLINE  # it answers all along
+
+            sim.faults.busy = False  # no new intent, no outage: only the retry can help
+            await _until(lambda: sim.sim.power.state is not Power.ON, timeout=5.0)
+            await _until(lambda: reconciler.converged, timeout=10.0)
+            assert len(failures) == 1, failures  # one failure, said once
+            assert failures[0][:2] == ("power", "off")
+        finally:
+            await reconciler.stop()
             await runtime.stop()
