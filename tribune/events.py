@@ -41,10 +41,13 @@ class Subscription:
             yield await self.queue.get()
 
 
+REPLAY_EVENTS = 2000  # kept for replay; a service's memory grows until they are (bench/soak.py)
+
+
 class EventBus:
     """Publishes room events to subscribers and keeps the last `history` for replay."""
 
-    def __init__(self, history: int = 2000) -> None:
+    def __init__(self, history: int = REPLAY_EVENTS) -> None:
         self.seq = 0
         self._history: deque[RoomEvent] = deque(maxlen=history)
         self._subscribers: set[Subscription] = set()
