@@ -27,6 +27,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.api.conftest import TOKENS, Served, bearer, served_in_thread
+from tests.strategies import json_values, published_operations
 
 EXAMPLES = 100
 
@@ -100,25 +101,11 @@ OPERATIONS = [
 
 
 def test_every_operation_is_exercised(api_schema: Any) -> None:
-    published = {
-        (op.method.upper(), op.path)
-        for result in api_schema.get_all_operations()
-        if (op := result.ok())
-    }
+    published = published_operations(api_schema)
     assert published == {(method, path) for method, path, _ in OPERATIONS}
 
 
-JSON = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=8),
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
-    ),
-    max_leaves=6,
-)
+JSON = json_values()
 CAPABILITIES = ["power", "input", "volume", "mute", "route", "freeze", "lamp_hours", "nope"]
 NAMED_VALUES = st.sampled_from(["on", "off", "standby", "hdmi1", "digital1", "1", "2", "+1", ""])
 

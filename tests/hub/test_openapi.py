@@ -33,6 +33,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.api.conftest import serving
+from tests.strategies import json_values, published_operations
 from tribune.hub import HubStore, HubSubscriber
 from tribune.hub.api import create_hub_app
 from tribune.hub.auth import create_operator
@@ -151,25 +152,11 @@ OPERATIONS: list[tuple[str, str, dict[str, str]]] = [
 
 
 def test_every_operation_is_exercised(api_schema: Any) -> None:
-    published = {
-        (op.method.upper(), op.path)
-        for result in api_schema.get_all_operations()
-        if (op := result.ok())
-    }
+    published = published_operations(api_schema)
     assert published == {(method, path) for method, path, _ in OPERATIONS}
 
 
-JSON = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=8),
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
-    ),
-    max_leaves=6,
-)
+JSON = json_values()
 PROFILE = (shipped_profiles_dir() / "switcher" / "extron-sis.yaml").read_text(encoding="utf-8")
 
 

@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from tests.room.conftest import SimRoom
+from tests.strategies import json_values as any_json
 from tribune.hub.publisher import Publisher
 from tribune.room import Room
 from tribune.scheduler import ScheduleEntry
@@ -33,17 +34,7 @@ ROOM = "baku/room-1"
 DEVICES = ("projector", "board", "switcher")
 SCENES = ("class-start", "class-end")
 
-json_values: st.SearchStrategy[Any] = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=12),
-    lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
-    ),
-    max_leaves=10,
-)
+json_values: st.SearchStrategy[Any] = any_json(text=12, keys=8, items=4, leaves=10)
 not_text = json_values.filter(lambda v: not isinstance(v, str))
 
 
