@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 
 from tests.hub.conftest import RunningHub, running_hub
+from tests.hub.test_hub import eventually as hub_eventually
 from tests.room.conftest import SimRoom
 from tests.sync.conftest import Broker, linked_room, publish
 from tribune.hub.store import Incoming
@@ -43,15 +44,8 @@ ALL = 1_000_000  # "every event" for the store's `room(..., events=)`
 async def eventually(
     check: Callable[[], Awaitable[Any]], timeout: float = 10.0, what: str = "condition"
 ) -> Any:
-    """The first truthy value of `check()`, polled until `timeout` (generous: CI is loaded)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout} s; last: {value!r}")
-        await asyncio.sleep(0.05)
+    """`tests.hub.test_hub.eventually` with a generous default (CI is loaded)."""
+    return await hub_eventually(check, timeout, what)
 
 
 # --- what the room produced ---------------------------------------------------------------

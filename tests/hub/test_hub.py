@@ -15,7 +15,9 @@ from tests.sync.conftest import Broker, linked_room
 ROOM = "baku/room-1"
 
 
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 5.0) -> Any:
+async def eventually(
+    check: Callable[[], Awaitable[Any]], timeout: float = 5.0, what: str = "condition"
+) -> Any:
     """The first truthy value of `check()`, polled until `timeout`."""
     deadline = time.monotonic() + timeout
     while True:
@@ -23,7 +25,7 @@ async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 5.0) 
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s; last: {value!r}")
+            raise AssertionError(f"{what}: not within {timeout} s; last: {value!r}")
         await asyncio.sleep(0.02)
 
 
