@@ -10,22 +10,33 @@
    once the fault was gone the room stayed where it was, a class-end tap leaving a display on
    for the night. A failed value is now tried again every `FAILED_RETRY_SECONDS`, quietly: the
    failure is logged and audited once.
+3. aiomqtt registers its writer for a socket paho has bytes for with
+   `loop.call_soon_threadsafe(loop.add_writer, fd, ...)`, which runs later. When the link broke
+   in between (a broker restart while publishing), the socket was closed by then: the hub logged
+   "Exception in callback ... add_writer: Bad file descriptor", and had another socket taken the
+   same number meanwhile — a device's TCP link, a pty — the MQTT writer went on it instead,
+   replacing that socket's own writer and polling it for ever.
 """
 
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import Callable
+from typing import Any
 
+import aiomqtt
 import pytest
 
+from tests.sync.conftest import Broker
 from tribune import reconcile
 from tribune.drivers.capabilities import Value
 from tribune.drivers.runtime import DeviceRuntime, HealthStatus, Source
 from tribune.errors import DeviceError
 from tribune.profiles.loader import ProfileLoader
 from tribune.sim import Power, start_simulator
+from tribune.sync.sockets import guard_sockets
 
 SPEED = 10.0
 
@@ -108,3 +119,27 @@ async def test_a_refused_value_is_tried_again_once_the_device_takes_it_and_audit
         finally:
             await reconciler.stop()
             await runtime.stop()
+
+
+@pytest.mark.parametrize("reused", [True, False], ids=["fd-reused", "fd-closed"])
+async def test_a_write_registered_as_the_link_breaks_lands_on_no_other_socket(
+    broker: Broker, reused: bool
+) -> None:
+    loop = asyncio.get_running_loop()
+    errors: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _loop, context: errors.append(context))
+    client = aiomqtt.Client("127.0.0.1", broker.port, protocol=aiomqtt.ProtocolVersion.V5)
+    guard_sockets(client)
+    async with client:
+        paho = client._client
+        paho.publish("tribune/v1/baku/room-1/events", b"{}", qos=1)  # a writer, deferred
+        paho._sock_close()  # the broker went away before the loop ran it
+        other = socket.socket() if reused else None  # takes the freed descriptor number
+        try:
+            await asyncio.sleep(0.2)
+            landed = other is not None and loop.remove_writer(other.fileno())
+        finally:
+            if other is not None:
+                other.close()
+    assert not landed, "the MQTT writer was registered on another socket"
+    assert errors == []

@@ -32,6 +32,7 @@ from tribune.sync.acks import ack, manual_acks
 from tribune.sync.client import LinkState
 from tribune.sync.commands import ACTIONS, COMMAND_ID, nested_deeper_than
 from tribune.sync.profile_push import push_message
+from tribune.sync.sockets import guard_sockets
 from tribune.sync.topics import PREFIX, Topics, iso
 
 log = logging.getLogger(__name__)
@@ -166,6 +167,7 @@ class HubSubscriber:
             logger=logging.getLogger("tribune.hub.mqtt"),
         )
         manual_acks(client)  # a message is acknowledged once stored, not on arrival
+        guard_sockets(client)  # no writer on a socket closed (or reused) meanwhile
         return client
 
     async def _session(self, client: aiomqtt.Client) -> None:

@@ -34,6 +34,7 @@ from tribune.sync.acks import ack, manual_acks
 from tribune.sync.commands import CommandRunner, ScheduleHandler
 from tribune.sync.feed import RoomFeed
 from tribune.sync.outbox import Outbox
+from tribune.sync.sockets import guard_sockets
 from tribune.sync.topics import RESULTS, Topics, utc_now
 
 log = logging.getLogger(__name__)
@@ -178,6 +179,7 @@ class SyncClient:
             logger=logging.getLogger("tribune.sync.mqtt"),
         )
         manual_acks(client)  # a command is acknowledged once recorded, not on arrival
+        guard_sockets(client)  # no writer on a socket closed (or reused) meanwhile
         return client
 
     def _hub_key(self) -> Any:
