@@ -1,0 +1,343 @@
+"""The soak's bookkeeping and its checks: the intents sent and what they ask of the room, the
+service's readings, its log, the room's and the hub's databases, and the invariants over them.
+`bench/soak.py` fills these in; nothing here does I/O on the room but read its files.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import sqlite3
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from soak_room import POWERED, ROOM_ID, SCENES, Simulators, source_desired
+
+from tribune.sim import Power
+
+Key = tuple[str, ...]
+
+# --- intents and what they ask ----------------------------------------------------------------
+
+
+@dataclass
+class Intent:
+    """One intent sent by the harness, and what came of it."""
+
+    kind: str  # scene | source | volume | mute | hub-scene | hub-patch
+    who: str  # panel | api | hub
+    action: str  # the audit entry's action
+    effects: dict[Key, str]
+    started: float
+    ended: float | None = None  # when its outcome was known (or could no longer change)
+    acked: bool = False
+    applied: bool | None = None  # False: refused or expired; None: not known
+    audit_id: int | None = None
+    detail: str = ""
+
+
+def scene_effects(scene: str) -> dict[Key, str]:
+    """The desired values activating `scene` sets, per (device, capability[, output])."""
+    body = SCENES[scene]
+    effects: dict[Key, str] = {}
+    if body["source"] is not None:
+        effects.update(source_effects(body["source"]))
+    for device, caps in body["desired"].items():
+        for capability, value in caps.items():
+            effects[(device, capability)] = str(value)
+    return effects
+
+
+def source_effects(source: str) -> dict[Key, str]:
+    """The desired values selecting `source` sets, and the room's source."""
+    effects: dict[Key, str] = {("room", "source"): source}
+    for device, caps in source_desired(source).items():
+        for output, number in caps["route"].items():
+            effects[(device, "route", output)] = number
+    return effects
+
+
+def candidates(intents: list[Intent]) -> dict[Key, set[str]]:
+    """Per key, the values that may be the room's last word: an intent may be the last to set a
+    key unless an acknowledged intent setting it was sent after its outcome was known."""
+    touched: dict[Key, list[Intent]] = {}
+    for intent in intents:
+        if intent.applied is False:
+            continue
+        for key in intent.effects:
+            touched.setdefault(key, []).append(intent)
+    result: dict[Key, set[str]] = {}
+    for key, setters in touched.items():
+        latest_acked = max((i.started for i in setters if i.acked), default=-math.inf)
+        result[key] = {
+            i.effects[key]
+            for i in setters
+            if (i.ended if i.ended is not None else math.inf) >= latest_acked
+        }
+    return result
+
+
+# --- the service's readings and its log -----------------------------------------------------
+
+
+@dataclass
+class Sample:
+    """One reading of the service process."""
+
+    pid: int
+    life_s: float  # since this process started
+    at_s: float  # since the run started
+    rss_kb: int
+    fds: int
+    bus_seq: int | None = None  # `tribune_events_seq`: events this life published
+
+
+def rss_slope(
+    samples: list[Sample], warmup: float, replay: int
+) -> tuple[float | None, float | None, int]:
+    """Pooled within-life least-squares slope of RSS (kB/min), its standard error, samples.
+
+    A life's warm-up is its first `warmup` seconds and the time until its bus has published
+    `replay` events: the bus keeps that many for WebSocket clients to resume from (each a
+    device snapshot), so memory grows by design until the buffer is full."""
+    lives: dict[int, list[Sample]] = {}
+    for sample in samples:
+        if sample.life_s >= warmup and (sample.bus_seq or 0) >= replay:
+            lives.setdefault(sample.pid, []).append(sample)
+    sxy = sxx = 0.0
+    used = 0
+    groups: list[tuple[list[float], list[float]]] = []
+    for life in lives.values():
+        if len(life) < 5:
+            continue
+        xs = [s.at_s / 60 for s in life]
+        ys = [float(s.rss_kb) for s in life]
+        mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+        groups.append(([x - mx for x in xs], [y - my for y in ys]))
+        sxy += sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True))
+        sxx += sum((x - mx) ** 2 for x in xs)
+        used += len(life)
+    if sxx == 0:
+        return None, None, used
+    slope = sxy / sxx
+    residual = sum((y - slope * x) ** 2 for dx, dy in groups for x, y in zip(dx, dy, strict=True))
+    freedom = used - len(groups) - 1
+    stderr = math.sqrt(residual / freedom / sxx) if freedom > 0 else None
+    return slope, stderr, used
+
+
+def lives_summary(samples: list[Sample]) -> list[dict[str, Any]]:
+    """Per life of the service: when it started, how long it ran, its RSS and fds."""
+    lives: dict[int, list[Sample]] = {}
+    for sample in samples:
+        lives.setdefault(sample.pid, []).append(sample)
+    return [
+        {
+            "started_s": round(life[0].at_s - life[0].life_s, 1),
+            "seconds": round(life[-1].life_s, 1),
+            "rss_kb": [life[0].rss_kb, life[-1].rss_kb, max(s.rss_kb for s in life)],
+            "fds": [min(s.fds for s in life), max(s.fds for s in life)],
+            "events": life[-1].bus_seq,
+        }
+        for life in lives.values()
+    ]
+
+
+LOG_RECORD = re.compile(
+    r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (?P<level>[A-Z]+)\s+(?P<name>[\w.]+): (?P<text>.*)$"
+)
+
+
+CHAINED = ("During handling of the above exception", "The above exception was the direct cause")
+
+
+@dataclass
+class LogScan:
+    """What a service log holds beyond the ordinary."""
+
+    unhandled: int = 0  # tracebacks, and asyncio's "exception in callback / never retrieved"
+    unhandled_samples: list[str] = field(default_factory=list)
+    error_records: int = 0  # other ERROR/CRITICAL records (no traceback)
+    error_samples: list[str] = field(default_factory=list)
+
+
+def scan_log(text: str) -> LogScan:
+    """Count unhandled exceptions (a traceback, or asyncio's own report of one) and the other
+    ERROR records in a service log; keep the first lines of a few of each."""
+    scan = LogScan()
+    record: list[str] = []
+
+    def close() -> None:
+        if not record:
+            return
+        head = LOG_RECORD.match(record[0])
+        # One per traceback (a chained exception prints two for one error).
+        tracebacks = sum(line.startswith("Traceback (most recent call last)") for line in record)
+        tracebacks -= sum(line.startswith(CHAINED) for line in record)
+        level = head["level"] if head else "RAW"
+        if head and head["name"] == "asyncio" and level == "ERROR":
+            tracebacks = max(tracebacks, 1)
+        if tracebacks > 0:
+            scan.unhandled += tracebacks
+            last = next((line for line in reversed(record) if line and line[0] != " "), "")
+            keep_sample(scan.unhandled_samples, f"{record[0][24:]} | {last}")
+        elif level in ("ERROR", "CRITICAL"):
+            scan.error_records += 1
+            keep_sample(scan.error_samples, record[0][24:])
+
+    for line in text.splitlines():
+        if LOG_RECORD.match(line) or line.startswith("--- soak:"):
+            close()
+            record = [line]
+        else:
+            record.append(line)
+    close()
+    return scan
+
+
+def keep_sample(samples: list[str], line: str) -> None:
+    """Keep `line` unless 40 are kept or one of the same shape (digits aside) is."""
+    shape = re.sub(r"\d+", "N", line)[:160]
+    if len(samples) < 40 and shape not in {re.sub(r"\d+", "N", s)[:160] for s in samples}:
+        samples.append(line[:300])
+
+
+def read_room_db(path: Path) -> dict[str, Any]:
+    """The room's counters, outbox and audit log, read-only."""
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+    try:
+        meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+        outbox = [
+            row[0] for row in db.execute("SELECT seq FROM outbox WHERE seq IS NOT NULL").fetchall()
+        ]
+        waiting = int(db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+        audit = {
+            int(row[0]): (str(row[1]), str(row[2]), str(row[3]))
+            for row in db.execute("SELECT id, who, action, result FROM audit")
+        }
+        dropped = db.execute(
+            "SELECT value FROM counters WHERE name = 'sync.outbox.dropped'"
+        ).fetchone()
+    finally:
+        db.close()
+    return {
+        "event_seq": int(meta.get("sync.event_seq", 0)),
+        "outbox_seqs": outbox,
+        "outbox_rows": waiting,
+        "audit": audit,
+        "dropped": int(dropped[0]) if dropped else 0,
+    }
+
+
+def read_hub_events(path: Path) -> list[tuple[int, str, dict[str, Any]]]:
+    """The hub's events of the room: (seq, type, payload)."""
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+    try:
+        rows = db.execute(
+            "SELECT seq, type, payload FROM events WHERE room = ? ORDER BY seq", (ROOM_ID,)
+        ).fetchall()
+    finally:
+        db.close()
+    return [(int(seq), str(kind), json.loads(payload)) for seq, kind, payload in rows]
+
+
+# --- the invariants ------------------------------------------------------------------------------
+
+
+def check_events(
+    room: dict[str, Any], hub: list[tuple[int, str, dict[str, Any]]]
+) -> dict[str, Any]:
+    """Lost, duplicated and pending events, and audit entries the hub never heard of."""
+    n = room["event_seq"]
+    held = Counter(seq for seq, _, _ in hub)
+    pending = set(room["outbox_seqs"])
+    missing = sorted(set(range(1, n + 1)) - set(held) - pending)
+    dropped_alerts = sum(
+        int(payload["data"].get("dropped", 0))
+        for _, kind, payload in hub
+        if kind == "alert" and payload["data"].get("code") == "outbox.dropped"
+    )
+    audit_seen: Counter[tuple[int, str]] = Counter()
+    audit_ids: set[int] = set()
+    for _, kind, payload in hub:
+        if kind in ("audit", "help"):
+            data = payload["data"]
+            audit_seen[(int(data["id"]), str(data["result"]))] += 1
+            audit_ids.add(int(data["id"]))
+    duplicated = sum(c - 1 for c in held.values() if c > 1)
+    duplicated += sum(c - 1 for c in audit_seen.values() if c > 1)
+    not_in_hub = sorted(set(room["audit"]) - audit_ids)
+    return {
+        "events": n,
+        "events_lost": max(0, len(missing) - dropped_alerts),
+        "events_missing_seqs": missing[:20],
+        "events_dropped_by_outbox": dropped_alerts,
+        "events_duplicated": duplicated,
+        "events_pending": len(pending),
+        "audit_entries": len(room["audit"]),
+        "audit_missing_in_hub": len(not_in_hub),
+        "audit_missing_in_hub_ids": not_in_hub[:20],
+    }
+
+
+def check_audit(intents: list[Intent], audit: dict[int, tuple[str, str, str]]) -> list[str]:
+    """Acknowledged intents whose audit entry is not there as they were sent."""
+    missing: list[str] = []
+    for intent in intents:
+        if not intent.acked:
+            continue
+        entry = audit.get(intent.audit_id or -1)
+        if entry is None or entry[0] != intent.who or entry[1] != intent.action:
+            missing.append(f"{intent.kind} by {intent.who}: audit {intent.audit_id} -> {entry}")
+    return missing
+
+
+def check_convergence(
+    room: dict[str, Any] | None, intents: list[Intent], sims: Simulators
+) -> dict[str, Any]:
+    """The room's own word, its desired state against the intents, the devices themselves."""
+    if room is None:
+        return {"room_converged": False, "all_online": False, "desired_mismatches": ["no room"]}
+    devices = room["devices"]
+    desired_bad: list[str] = []
+    for key, allowed in sorted(candidates(intents).items()):
+        if key == ("room", "source"):
+            value = room["source"]
+        elif len(key) == 3:
+            value = (devices[key[0]]["desired"].get(key[1]) or {}).get(key[2])
+        else:
+            value = devices[key[0]]["desired"].get(key[1])
+        if isinstance(value, bool):  # on/off capabilities are booleans once typed
+            value = "on" if value else "off"
+        if value is None or str(value) not in allowed:
+            desired_bad.append(f"{'.'.join(key)} = {value!r}, want one of {sorted(allowed)}")
+    device_bad: list[str] = []
+    for name in POWERED:
+        want = devices[name]["desired"].get("power")
+        state = sims.running[name].sim.power.state
+        if want is not None and state is not (Power.ON if want == "on" else Power.OFF):
+            device_bad.append(f"{name}: power {state.value}, desired {want}")
+    switcher = sims.running["switcher"].state
+    desired = devices["switcher"]["desired"]
+    for output, number in (desired.get("route") or {}).items():
+        if switcher.video[int(output) - 1] != int(number):
+            device_bad.append(f"switcher: output {output} shows {switcher.video[int(output) - 1]}")
+    if "volume" in desired and switcher.volume != int(desired["volume"]):
+        device_bad.append(f"switcher: volume {switcher.volume}, desired {desired['volume']}")
+    if "mute" in desired and switcher.audio_mute != (desired["mute"] in (True, "on")):
+        device_bad.append(f"switcher: mute {switcher.audio_mute}, desired {desired['mute']}")
+    return {
+        "room_converged": bool(room["converged"]),
+        "all_online": all(d["online"] for d in devices.values()),
+        "offline": sorted(n for n, d in devices.items() if not d["online"]),
+        "not_converged": {
+            n: d["status"]
+            for n, d in devices.items()
+            if any(s != "converged" for s in d["status"].values())
+        },
+        "desired_mismatches": desired_bad,
+        "device_mismatches": device_bad,
+    }
