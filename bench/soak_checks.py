@@ -146,6 +146,21 @@ def lives_summary(samples: list[Sample]) -> list[dict[str, Any]]:
     ]
 
 
+def rss_curve(samples: list[Sample], every: float = 30.0) -> list[tuple[float, int, int | None]]:
+    """The longest life's RSS: (seconds into the life, kB, events published) every `every` s."""
+    lives: dict[int, list[Sample]] = {}
+    for sample in samples:
+        lives.setdefault(sample.pid, []).append(sample)
+    if not lives:
+        return []
+    longest = max(lives.values(), key=lambda life: life[-1].life_s)
+    curve: list[tuple[float, int, int | None]] = []
+    for sample in longest:
+        if not curve or sample.life_s - curve[-1][0] >= every:
+            curve.append((round(sample.life_s, 1), sample.rss_kb, sample.bus_seq))
+    return curve
+
+
 LOG_RECORD = re.compile(
     r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (?P<level>[A-Z]+)\s+(?P<name>[\w.]+): (?P<text>.*)$"
 )
