@@ -36,6 +36,8 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE TABLE IF NOT EXISTS commands (
     id TEXT PRIMARY KEY, received REAL NOT NULL, action TEXT NOT NULL,
     status TEXT, result TEXT);
+CREATE TABLE IF NOT EXISTS sync_audit (
+    id INTEGER NOT NULL, result TEXT NOT NULL, PRIMARY KEY (id, result));
 """
 COMMANDS_KEPT_SECONDS = 30 * 24 * 3600.0
 
@@ -76,6 +78,12 @@ class Store(SqliteThread):
         db.execute(
             "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
             (str(SCHEMA_VERSION),),
+        )
+        # The first audit entry the sync link answers for: 1 in a new data dir; in one from
+        # before the link kept `sync_audit`, the next one (its history is not sent again).
+        db.execute(
+            "INSERT OR IGNORE INTO meta (key, value) "
+            "SELECT 'sync.audit_from', COALESCE(MAX(id), 0) + 1 FROM audit"
         )
 
     # --- intents: desired state and its audit entry, in one transaction -----------------------
@@ -303,13 +311,17 @@ class Store(SqliteThread):
         numbered: bool,
         max_rows: int,
         max_age: float,
+        audit: tuple[int, str] | None = None,
     ) -> tuple[int | None, int]:
         """Queue a message (numbered: with the next event `seq`); returns (seq, rows dropped).
 
         The bounds are kept in the same transaction: rows older than `max_age` seconds and the
         oldest beyond `max_rows` are dropped, and counted in the `sync.outbox.dropped` counter.
+        `audit` = (entry id, result): an audit entry's word, queued once — (None, 0) if it was.
         """
-        return await self._call(self._outbox_add, topic, payload, numbered, max_rows, max_age)
+        return await self._call(
+            self._outbox_add, topic, payload, numbered, max_rows, max_age, audit
+        )
 
     def _outbox_add(
         self,
@@ -318,10 +330,17 @@ class Store(SqliteThread):
         numbered: bool,
         max_rows: int,
         max_age: float,
+        audit: tuple[int, str] | None,
     ) -> tuple[int | None, int]:
         db = self._conn()
         now = time.time()
         with transaction(db):
+            if audit is not None:
+                new = db.execute(
+                    "INSERT OR IGNORE INTO sync_audit (id, result) VALUES (?, ?)", audit
+                ).rowcount
+                if not new:
+                    return None, 0
             seq = _bump(db, "sync.event_seq") if numbered else None
             body = {**payload, "seq": seq} if numbered else payload
             db.execute(
@@ -341,6 +360,28 @@ class Store(SqliteThread):
                     (dropped,),
                 )
         return seq, dropped
+
+    async def audit_unqueued(self, since: float) -> list[AuditEntry]:
+        """Audit entries made since `since` (Unix time) that were never queued for the hub,
+        oldest first; marks of older entries are forgotten (they are past the outbox's age)."""
+        return await self._call(self._audit_unqueued, since)
+
+    def _audit_unqueued(self, since: float) -> list[AuditEntry]:
+        db = self._conn()
+        with transaction(db):
+            first = db.execute("SELECT MIN(id) FROM audit WHERE at >= ?", (since,)).fetchone()[0]
+            if first is None:
+                db.execute("DELETE FROM sync_audit")
+                return []
+            db.execute("DELETE FROM sync_audit WHERE id < ?", (first,))
+            rows = db.execute(
+                "SELECT id, at, who, actor, action, detail, result FROM audit "
+                "WHERE id >= MAX(?, (SELECT CAST(value AS INTEGER) FROM meta "
+                "WHERE key = 'sync.audit_from')) "
+                "AND id NOT IN (SELECT id FROM sync_audit) ORDER BY id",
+                (first,),
+            ).fetchall()
+        return [AuditEntry(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6]) for r in rows]
 
     async def outbox_peek(self, limit: int) -> list[tuple[int, str, str]]:
         """The oldest queued messages: (row id, topic, JSON payload)."""

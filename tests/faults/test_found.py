@@ -16,14 +16,28 @@
    "Exception in callback ... add_writer: Bad file descriptor", and had another socket taken the
    same number meanwhile — a device's TCP link, a pty — the MQTT writer went on it instead,
    replacing that socket's own writer and polling it for ever.
+4. An audit entry reached the hub only through the event bus: stored and acknowledged first,
+   then queued in the outbox by the sync feed a moment later. `kill -9` (a power cut) in that
+   moment — a few milliseconds of fsync — and the hub never heard of an acknowledged intent or
+   help request; nor of entries made before the feed subscribed at start (a device refusing its
+   restored state). Now the sync link, when it starts, queues every recent entry that was never
+   queued, and an entry is queued once per result whoever asks.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import signal
 import socket
+import sqlite3
+import subprocess
+import sys
 import time
+import urllib.request
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import aiomqtt
@@ -31,11 +45,15 @@ import pytest
 
 from tests.sync.conftest import Broker
 from tribune import reconcile
+from tribune.config import parse_config
 from tribune.drivers.capabilities import Value
 from tribune.drivers.runtime import DeviceRuntime, HealthStatus, Source
 from tribune.errors import DeviceError
 from tribune.profiles.loader import ProfileLoader
+from tribune.room import Room
 from tribune.sim import Power, start_simulator
+from tribune.store import Store
+from tribune.sync import SyncClient
 from tribune.sync.sockets import guard_sockets
 
 SPEED = 10.0
@@ -143,3 +161,147 @@ async def test_a_write_registered_as_the_link_breaks_lands_on_no_other_socket(
                 other.close()
     assert not landed, "the MQTT writer was registered on another socket"
     assert errors == []
+
+
+# --- 4. audit entries the outbox never got ------------------------------------------------------
+
+NO_DEVICES = """
+[room]
+id = "baku/room-9"
+name = "help desk"
+
+[devices]
+
+[sync]
+broker = "mqtt://127.0.0.1:{port}"
+reconnect_max = 1
+"""
+
+
+def _unused_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _queued_audit_ids(db_path: Path) -> list[int]:
+    with sqlite3.connect(db_path) as db:
+        rows = db.execute("SELECT payload FROM outbox WHERE seq IS NOT NULL").fetchall()
+    events = [json.loads(row[0]) for row in rows]
+    return sorted(e["data"]["id"] for e in events if e["type"] in ("audit", "help"))
+
+
+def _audit_ids(db_path: Path) -> list[int]:
+    with sqlite3.connect(db_path) as db:
+        return sorted(row[0] for row in db.execute("SELECT id FROM audit"))
+
+
+@pytest.mark.timeout(60)
+def test_a_help_request_acknowledged_just_before_a_kill_reaches_the_outbox(
+    tmp_path: Path,
+) -> None:
+    # No broker listens: whatever is queued stays in the outbox, where this test reads it.
+    config = tmp_path / "room.toml"
+    config.write_text(NO_DEVICES.format(port=_unused_port()), encoding="utf-8")
+    port = _unused_port()
+    base = f"http://127.0.0.1:{port}/api/v1"
+
+    def start() -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tribune", "serve", "--config", str(config),
+             "--data-dir", str(tmp_path / "data"), "--port", str(port)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{base}/health", timeout=1):
+                    return process
+            except OSError:
+                time.sleep(0.05)
+        process.kill()
+        raise AssertionError("tribune serve did not start")
+
+    acknowledged = []
+    for i in range(3):
+        process = start()
+        request = urllib.request.Request(
+            f"{base}/help", data=json.dumps({"note": f"projector {i}"}).encode(),
+            headers={"Content-Type": "application/json"}, method="POST",
+        )  # fmt: skip
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            acknowledged.append(json.loads(answer.read())["audit_id"])
+        os.kill(process.pid, signal.SIGKILL)  # the moment the panel heard "sent"
+        process.wait(10)
+    db_path = tmp_path / "data" / "tribune.db"
+    assert _audit_ids(db_path) == sorted(acknowledged)
+
+    process = start()  # back after the power cut
+    try:
+        deadline = time.monotonic() + 10
+        while _queued_audit_ids(db_path) != sorted(acknowledged):
+            assert time.monotonic() < deadline, _queued_audit_ids(db_path)
+            time.sleep(0.1)
+    finally:
+        process.terminate()
+        process.wait(10)
+    assert _queued_audit_ids(db_path) == sorted(acknowledged)  # each once
+
+
+async def test_entries_made_before_the_link_started_are_queued_once(tmp_path: Path) -> None:
+    config = parse_config(NO_DEVICES.format(port=_unused_port()), "room.toml")
+    assert config.sync is not None
+    store = Store(tmp_path / "tribune.db")
+    await store.open()
+    room = Room(config, store)
+    await room.start()
+    try:
+        # Audited while nobody followed the bus: at start, or in the instant before a crash.
+        early = await store.audit("system", "projector", "device.failed", {}, "failed: ERR2")
+        room.bus.publish("audit", early.as_dict())
+        link = SyncClient(room, config.sync, base_dir=tmp_path)
+        await link.start()
+        try:
+            late = await store.audit("panel", None, "help.request", {"note": "x"}, "sent")
+            room.bus.publish("audit", late.as_dict())
+            room.bus.publish("audit", late.as_dict())  # the same word twice: queued once
+            deadline = time.monotonic() + 5
+            while _queued_audit_ids(tmp_path / "tribune.db") != [early.id, late.id]:
+                assert time.monotonic() < deadline, _queued_audit_ids(tmp_path / "tribune.db")
+                await asyncio.sleep(0.05)
+            done = {**late.as_dict(), "result": "acknowledged"}
+            room.bus.publish("audit", done)  # a new result is news
+            deadline = time.monotonic() + 5
+            while len(_queued_audit_ids(tmp_path / "tribune.db")) < 3:
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.05)
+        finally:
+            await link.stop()
+    finally:
+        await room.stop()
+        await store.close()
+    assert _queued_audit_ids(tmp_path / "tribune.db") == [early.id, late.id, late.id]
+
+
+async def test_an_upgraded_room_does_not_send_its_old_history_again(tmp_path: Path) -> None:
+    path = tmp_path / "tribune.db"
+    store = Store(path)
+    await store.open()
+    await store.audit("panel", None, "scene.activate", {"scene": "class-start"}, "accepted")
+    await store.close()
+    with sqlite3.connect(path) as db:  # a data dir from before the sync link kept this
+        db.execute("DELETE FROM meta WHERE key = 'sync.audit_from'")
+    config = parse_config(NO_DEVICES.format(port=_unused_port()), "room.toml")
+    assert config.sync is not None
+    store = Store(path)
+    await store.open()
+    room = Room(config, store)
+    await room.start()
+    link = SyncClient(room, config.sync, base_dir=tmp_path)
+    await link.start()
+    await asyncio.sleep(0.5)
+    await link.stop()
+    await room.stop()
+    await store.close()
+    assert _queued_audit_ids(path) == []

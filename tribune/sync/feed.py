@@ -8,6 +8,7 @@ lamp hours over the threshold, outbox overflow; `active` false when it clears).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -43,8 +44,25 @@ class RoomFeed:
         """Queue the bus's events until cancelled; `drain()` then queues what is left."""
         if self._sub is None:
             self.attach()
+        await self.recover()
         while self._sub is not None:
             await self._take(await self._sub.queue.get())
+
+    async def recover(self) -> int:
+        """Queue the recent audit entries the outbox never got: made before the feed followed
+        the bus (at start), or stored in the instant before a crash, when the bus event that
+        would have queued them died with the process. An entry already queued is not again."""
+        try:
+            entries = await self.room.store.audit_unqueued(time.time() - self.outbox.max_age)
+            for entry in entries:
+                kind = "help" if entry.action == "help.request" else "audit"
+                await self.outbox.event(kind, entry.as_dict())
+        except Exception:
+            log.exception("sync: could not queue the audit entries the hub missed")
+            return 0
+        if entries:
+            log.warning("sync: %d audit entries the hub had not heard of queued", len(entries))
+        return len(entries)
 
     async def drain(self) -> None:
         """Queue the events still waiting (at shutdown: nothing the room did is lost)."""

@@ -24,18 +24,31 @@ class Outbox:
         self.wakeup = asyncio.Event()
 
     async def event(self, kind: str, data: dict[str, Any]) -> int | None:
-        """Queue an event for `events` with the room's next sequence number; returns it."""
+        """Queue an event for `events` with the room's next sequence number; returns it. An
+        audit entry's word (its id and result) is queued once: None when it was already."""
         body = {"type": kind, "at": utc_now(), "room": self.room_id, "data": data}
-        seq = await self._add(EVENTS, body, numbered=True)
+        seq = await self._add(EVENTS, body, numbered=True, audit=_audit_key(kind, data))
         return seq
 
     async def message(self, suffix: str, payload: dict[str, Any]) -> None:
         """Queue an unnumbered message (a command result) for `{base}/{suffix}`."""
         await self._add(suffix, payload, numbered=False)
 
-    async def _add(self, suffix: str, payload: dict[str, Any], *, numbered: bool) -> int | None:
+    async def _add(
+        self,
+        suffix: str,
+        payload: dict[str, Any],
+        *,
+        numbered: bool,
+        audit: tuple[int, str] | None = None,
+    ) -> int | None:
         seq, dropped = await self.store.outbox_add(
-            suffix, payload, numbered=numbered, max_rows=self.max_rows, max_age=self.max_age
+            suffix,
+            payload,
+            numbered=numbered,
+            max_rows=self.max_rows,
+            max_age=self.max_age,
+            audit=audit,
         )
         self.wakeup.set()
         if dropped:
@@ -55,3 +68,11 @@ class Outbox:
                     {"code": "outbox.dropped", "active": True, "dropped": dropped},
                 )
         return seq
+
+
+def _audit_key(kind: str, data: dict[str, Any]) -> tuple[int, str] | None:
+    """(entry id, result) of an `audit` or `help` event's entry."""
+    entry, result = data.get("id"), data.get("result")
+    if kind in ("audit", "help") and isinstance(entry, int) and isinstance(result, str):
+        return entry, result
+    return None
