@@ -184,8 +184,9 @@ class SyncSection(Strict):
     # The retained room state is re-published at most this often (changes in between coalesce).
     state_min_interval: Annotated[float, Field(ge=0.05, le=600)] = 1.0
     lamp_hours_alert: Annotated[int, Field(ge=1)] = 3000
-    # The hub's publisher key (Ed25519, PEM; `tribune hub publisher-key`): profile pushes must
-    # be signed with it. Without it the room refuses every profile push.
+    # The hub's publisher key (Ed25519, PEM; `tribune hub publisher-key`): every hub command must
+    # be signed with it. Without it commands are trusted to the broker's ACL and the room refuses
+    # every profile push.
     hub_key_file: str | None = None
 
     @field_validator("broker")

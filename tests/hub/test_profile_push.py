@@ -31,7 +31,8 @@ from tribune.room import Room
 from tribune.sim import start_simulator
 from tribune.store import Store
 from tribune.sync import SyncClient
-from tribune.sync.profile_push import check_push, load_public_key, push_message
+from tribune.sync.profile_push import check_push, push_message
+from tribune.sync.signing import load_public_key
 
 ROOM_TOML = """
 [room]

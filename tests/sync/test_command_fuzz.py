@@ -3,9 +3,11 @@ real, started room: whatever arrives gets a `failed` result and changes nothing.
 
 Anyone who can publish on `cmd` (the hub, or whoever holds the broker) sends these: bytes that
 are not JSON, JSON of the wrong shape or types, huge payloads, commands for another room, ids
-with MQTT wildcards, and well-formed commands whose arguments no room could carry out. After
-each: the desired state is as before, nothing ran (no schedule set, no profile flashed), every
-new audit entry is a refusal, and the id was recorded once so the broker may forget it.
+with MQTT wildcards, and well-formed commands whose arguments no room could carry out — those
+signed with the hub's key, as a hub bug or a stolen operator token would send them, so they get
+past the signature to the checks of the arguments. After each: the desired state is as before,
+nothing ran (no schedule set, no profile flashed), every new audit entry is a refusal, and the
+message was acknowledged once so the broker may forget it.
 tests/sync/test_commands.py sends a fixed list of the same through a real broker.
 """
 
@@ -14,10 +16,10 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -27,10 +29,11 @@ from tribune.hub.publisher import Publisher
 from tribune.room import Room
 from tribune.scheduler import ScheduleEntry
 from tribune.sync.commands import ACTIONS, COMMAND_ID, ISSUER, MAX_PAYLOAD, CommandRunner
-from tribune.sync.profile_push import load_public_key
+from tribune.sync.signing import command_message, load_public_key
 from tribune.sync.topics import iso
 
 ROOM = "baku/room-1"
+HUB = Publisher(Ed25519PrivateKey.generate())  # the room below has its public key
 DEVICES = ("projector", "board", "switcher")
 SCENES = ("class-start", "class-end")
 
@@ -45,6 +48,11 @@ def _deadline(minutes: float = 10) -> str:
 def _command(cid: str, action: str, args: Any, **extra: Any) -> dict[str, Any]:
     body = {"id": cid, "action": action, "args": args, "issued_by": "operator:fuzz"}
     return {**body, "deadline": _deadline(), **extra}
+
+
+def _signed(body: dict[str, Any]) -> bytes:
+    """`body` as the hub sends it: signed with its publisher key."""
+    return json.dumps({**body, "signature": HUB.sign(command_message(body))}).encode()
 
 
 def _not_a_deadline(value: Any) -> bool:
@@ -146,7 +154,7 @@ def hostile_arguments(draw: st.DrawFn) -> bytes:
             max_size=3,
         )
         args = {"entries": draw(not_text.filter(lambda v: not isinstance(v, list)) | entries)}
-    else:  # profile.push, never signed with the hub's key
+    else:  # profile.push, its profile never signed with the hub's key
         args = draw(
             st.fixed_dictionaries(
                 {},
@@ -162,7 +170,7 @@ def hostile_arguments(draw: st.DrawFn) -> bytes:
     body = _command(cid, action, args)
     if draw(st.booleans()):
         body["room"] = ROOM  # naming this room is allowed
-    return json.dumps(body).encode()
+    return _signed(body)
 
 
 def _huge(size: int) -> bytes:
@@ -211,9 +219,9 @@ async def room(sim_room: SimRoom) -> AsyncIterator[Room]:
 
 
 @pytest.fixture
-def runner(room: Room, tmp_path: Path) -> CommandRunner:
-    """Signed pushes are checked against a real hub key, so the signature check runs."""
-    hub_key = load_public_key(Publisher.load_or_create(tmp_path / "hub").public_pem().encode())
+def runner(room: Room) -> CommandRunner:
+    """With the hub's real key: unsigned commands are refused, signed ones checked further."""
+    hub_key = load_public_key(HUB.public_pem().encode())
     untouchable = Untouchable()
     return CommandRunner(room, schedule=untouchable, flasher=untouchable, hub_key=hub_key)
 
@@ -248,6 +256,7 @@ async def test_the_room_still_runs_a_good_command_afterwards(
     for payload in (b"{", _huge(MAX_PAYLOAD), b'{"id": "x#"}'):
         assert (await runner.handle(payload))["status"] == "failed"
     good = _command("good-1", "desired.patch", {"desired": {"projector": {"power": "on"}}})
-    answer = await runner.handle(json.dumps(good).encode())
+    assert (await runner.handle(json.dumps(good).encode()))["status"] == "failed"  # unsigned
+    answer = await runner.handle(_signed(good))
     assert answer["status"] == "done", answer
     assert room.desired["projector"]["power"] == "on"

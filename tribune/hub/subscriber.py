@@ -32,6 +32,7 @@ from tribune.sync.acks import ack, manual_acks
 from tribune.sync.client import LinkState
 from tribune.sync.commands import ACTIONS, COMMAND_ID, nested_deeper_than
 from tribune.sync.profile_push import push_message
+from tribune.sync.signing import command_message
 from tribune.sync.sockets import guard_sockets
 from tribune.sync.topics import PREFIX, Topics, iso
 
@@ -75,7 +76,7 @@ class HubSubscriber:
         self.reconnect_max = reconnect_max
         self.expiry_margin = expiry_margin
         self.sweep_interval = sweep_interval
-        self.publisher = publisher  # signs profile pushes
+        self.publisher = publisher  # signs every command (and, inside, profile pushes)
         self.state = LinkState.DISCONNECTED
         self.connected = asyncio.Event()
         self.connects = 0
@@ -259,6 +260,8 @@ class HubSubscriber:
             "deadline": deadline,
             "room": room,
         }
+        if self.publisher is not None:
+            body["signature"] = self.publisher.sign(command_message(body))
         props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
         # At least 1 s even when late: the room must see it to refuse it and say `expired`.
         props.MessageExpiryInterval = max(1, math.ceil(command.deadline - time.time()))

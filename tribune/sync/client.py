@@ -98,6 +98,7 @@ class SyncClient:
     async def start(self) -> None:
         """Follow the room and start linking to the broker (returns at once)."""
         if self.settings.hub_key_file is not None:
+            self.commands.signed_only = True
             self.commands.hub_key = await asyncio.to_thread(self._hub_key)
         self.feed.attach()
         self._tasks = [
@@ -183,15 +184,15 @@ class SyncClient:
         return client
 
     def _hub_key(self) -> Any:
-        from tribune.sync.profile_push import load_public_key
+        from tribune.sync.signing import load_public_key
 
         assert self.settings.hub_key_file is not None
         path = (self.base_dir / self.settings.hub_key_file).expanduser()
         try:
             return load_public_key(path.read_bytes())
         except (OSError, ValueError) as exc:
-            # The room runs on; only profile pushes are refused, and they say why.
-            log.error("sync.hub_key_file %s: %s; profile pushes will be refused", path, exc)
+            # The room runs on; hub commands are refused, and their results say why.
+            log.error("sync.hub_key_file %s: %s; hub commands will be refused", path, exc)
             return None
 
     def _tls_context(self) -> ssl.SSLContext:

@@ -1,7 +1,8 @@
 """Hub commands: parsed strictly, recorded before they run (once), refused after their deadline.
 
-A command is `{"id", "action", "args", "issued_by", "deadline"}`; its result is
-`{"id", "status": "done"|"failed"|"expired", "detail", "at"}` on `cmd/result`.
+A command is `{"id", "action", "args", "issued_by", "deadline", "room", "signature"}`; its result
+is `{"id", "status": "done"|"failed"|"expired", "detail", "at"}` on `cmd/result`. A room with the
+hub's key runs only commands signed with it (`tribune.sync.signing`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from tribune.config import ScheduleConfig
 from tribune.errors import TribuneError
 from tribune.room import Room
 from tribune.scheduler import SceneTarget, ScheduleEntry, parse_when
+from tribune.sync.signing import command_message, verify
 from tribune.sync.topics import iso, utc_now
 
 log = logging.getLogger(__name__)
@@ -60,6 +62,8 @@ class Command:
     args: dict[str, Any]
     issued_by: str
     deadline: datetime
+    signature: str | None = None  # the hub's, over `message`
+    message: bytes = b""  # what the hub signed: the payload but its signature, canonical
 
 
 def parse_command(payload: bytes, room_id: str) -> Command:
@@ -82,7 +86,7 @@ def parse_command(payload: bytes, room_id: str) -> Command:
         raise MalformedCommandError(
             "id: want 1-128 of A-Z a-z 0-9 . _ : - (no MQTT wildcards, no '/')", shown
         )
-    unknown = set(data) - {"id", "action", "args", "issued_by", "deadline", "room"}
+    unknown = set(data) - {"id", "action", "args", "issued_by", "deadline", "room", "signature"}
     if unknown:
         raise MalformedCommandError(f"unknown keys: {', '.join(sorted(unknown))}", raw_id)
     if "room" in data and data["room"] != room_id:
@@ -109,7 +113,18 @@ def parse_command(payload: bytes, room_id: str) -> Command:
         ) from None
     if deadline.utcoffset() is None:
         raise MalformedCommandError("deadline: give the zone (Z for UTC)", raw_id)
-    return Command(raw_id, str(action), args, issued_by, deadline.astimezone(UTC))
+    signature = data.get("signature")
+    if signature is not None and not isinstance(signature, str):
+        raise MalformedCommandError("signature: want base64 text", raw_id)
+    return Command(
+        raw_id,
+        str(action),
+        args,
+        issued_by,
+        deadline.astimezone(UTC),
+        signature,
+        command_message(data),
+    )
 
 
 def nested_deeper_than(data: Any, limit: int) -> bool:
@@ -140,12 +155,16 @@ class CommandRunner:
         schedule: ScheduleHandler | None = None,
         flasher: Any = None,
         hub_key: Any = None,
+        signed_only: bool = False,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.room = room
         self.schedule = schedule
         self.flasher = flasher  # a ProfileFlasher, for `profile.push`
-        self.hub_key = hub_key  # the hub's Ed25519 public key: pushes must be signed with it
+        self.hub_key = hub_key  # the hub's Ed25519 public key: commands must be signed with it
+        # Set with `hub_key_file`: every command must be signed, and none runs while the key
+        # could not be read (a room configured to check does not fall back to trusting).
+        self.signed_only = signed_only or hub_key is not None
         self.clock = clock
 
     async def handle(
@@ -161,6 +180,13 @@ class CommandRunner:
             if recorded is not None:
                 recorded()
             return result(exc.command_id, "failed", f"malformed: {exc}")
+        refusal = self._refuse_unsigned(command)
+        if refusal is not None:
+            # Not recorded: a forged copy must not stop the hub's own command of that id.
+            log.warning("hub command %s (%s) refused: %s", command.id, command.action, refusal)
+            if recorded is not None:
+                recorded()
+            return result(command.id, "failed", refusal)
         status, stored = await self.room.store.command_begin(command.id, command.action)
         if recorded is not None:
             recorded()
@@ -175,6 +201,18 @@ class CommandRunner:
         answer = await self._run(command)
         await self.room.store.command_finish(command.id, answer["status"], answer)
         return answer
+
+    def _refuse_unsigned(self, command: Command) -> str | None:
+        """Why a command must not run for want of the hub's signature (None: it may run)."""
+        if not self.signed_only:
+            return None
+        if self.hub_key is None:
+            return "refused: the hub's key (sync.hub_key_file) could not be read; not run"
+        if command.signature is None:
+            return "refused: not signed by the hub (this room has its key); not run"
+        if not verify(self.hub_key, command.signature, command.message):
+            return "refused: signature is not the hub's; not run"
+        return None
 
     async def _run(self, command: Command) -> dict[str, Any]:
         now = datetime.fromtimestamp(self.clock(), UTC)

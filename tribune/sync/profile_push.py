@@ -17,12 +17,12 @@ keeps its old profile.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import logging
 from typing import Any
 
 from tribune.errors import ConfigError, ProfileError, TribuneError
+from tribune.sync.signing import verify
 
 log = logging.getLogger(__name__)
 
@@ -32,28 +32,6 @@ CONTEXT = b"tribune profile.push v1\n"
 def push_message(command_id: str, deadline: str, sha256: str) -> bytes:
     """The bytes the hub signs and the room verifies."""
     return CONTEXT + f"{command_id}\n{deadline}\n{sha256.lower()}".encode()
-
-
-def load_public_key(pem: bytes) -> Any:
-    """An Ed25519 public key from PEM (`ValueError` when it is not one)."""
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-    from cryptography.hazmat.primitives.serialization import load_pem_public_key
-
-    key = load_pem_public_key(pem)
-    if not isinstance(key, Ed25519PublicKey):
-        raise ValueError("the hub key is not an Ed25519 public key")
-    return key
-
-
-def verify(public_key: Any, signature: str, message: bytes) -> bool:
-    """True when `signature` (base64) is the hub's over `message`."""
-    from cryptography.exceptions import InvalidSignature
-
-    try:
-        public_key.verify(base64.b64decode(signature, validate=True), message)
-    except (InvalidSignature, ValueError):
-        return False
-    return True
 
 
 def check_push(args: dict[str, Any], public_key: Any, command_id: str, deadline: str) -> str:
