@@ -522,9 +522,12 @@ class Room:
     async def _close_intents(self, ids: list[int]) -> None:
         for entry_id in ids:
             try:
-                await self.store.set_result(entry_id, "converged")
+                entry = await self.store.set_result(entry_id, "converged")
             except Exception:
                 log.exception("could not record an intent's result")
+                continue
+            if entry is not None:
+                self.bus.publish("audit", entry.as_dict())  # the hub hears what came of it
 
     async def _audit_failure(self, device: str, capability: str, value: Value, error: str) -> None:
         entry = await self.store.audit(

@@ -151,14 +151,21 @@ class Store(SqliteThread):
         assert cur.lastrowid is not None
         return AuditEntry(cur.lastrowid, now, who, actor, action, detail, result)
 
-    async def set_result(self, entry_id: int, result: str) -> None:
-        """Record what came of an intent or action."""
-        await self._call(self._set_result, entry_id, result)
+    async def set_result(self, entry_id: int, result: str) -> AuditEntry | None:
+        """Record what came of an intent or action; the entry as it now reads (None: no such)."""
+        return await self._call(self._set_result, entry_id, result)
 
-    def _set_result(self, entry_id: int, result: str) -> None:
+    def _set_result(self, entry_id: int, result: str) -> AuditEntry | None:
         db = self._conn()
         with transaction(db):
             db.execute("UPDATE audit SET result=? WHERE id=?", (result, entry_id))
+            row = db.execute(
+                "SELECT id, at, who, actor, action, detail, result FROM audit WHERE id=?",
+                (entry_id,),
+            ).fetchone()
+        if row is None:
+            return None
+        return AuditEntry(row[0], row[1], row[2], row[3], row[4], json.loads(row[5]), row[6])
 
     async def audit_tail(self, limit: int = 200, before: int | None = None) -> list[AuditEntry]:
         """The latest entries, newest first."""
@@ -362,8 +369,9 @@ class Store(SqliteThread):
         return seq, dropped
 
     async def audit_unqueued(self, since: float) -> list[AuditEntry]:
-        """Audit entries made since `since` (Unix time) that were never queued for the hub,
-        oldest first; marks of older entries are forgotten (they are past the outbox's age)."""
+        """Audit entries made since `since` (Unix time) whose present result was never queued
+        for the hub (the entry itself, or its later `done`/`converged`), oldest first; marks of
+        older entries are forgotten (they are past the outbox's age)."""
         return await self._call(self._audit_unqueued, since)
 
     def _audit_unqueued(self, since: float) -> list[AuditEntry]:
@@ -378,7 +386,8 @@ class Store(SqliteThread):
                 "SELECT id, at, who, actor, action, detail, result FROM audit "
                 "WHERE id >= MAX(?, (SELECT CAST(value AS INTEGER) FROM meta "
                 "WHERE key = 'sync.audit_from')) "
-                "AND id NOT IN (SELECT id FROM sync_audit) ORDER BY id",
+                "AND NOT EXISTS (SELECT 1 FROM sync_audit s "
+                "WHERE s.id = audit.id AND s.result = audit.result) ORDER BY id",
                 (first,),
             ).fetchall()
         return [AuditEntry(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6]) for r in rows]

@@ -21,7 +21,9 @@
    moment — a few milliseconds of fsync — and the hub never heard of an acknowledged intent or
    help request; nor of entries made before the feed subscribed at start (a device refusing its
    restored state). Now the sync link, when it starts, queues every recent entry that was never
-   queued, and an entry is queued once per result whoever asks.
+   queued, and an entry is queued once per result whoever asks. The same held for an entry's
+   later result (a device action's `done`, an intent's `converged`): those are now matched by
+   (entry, result), and an intent's `converged` goes on the bus like every other result.
 """
 
 from __future__ import annotations
@@ -305,3 +307,75 @@ async def test_an_upgraded_room_does_not_send_its_old_history_again(tmp_path: Pa
     await room.stop()
     await store.close()
     assert _queued_audit_ids(path) == []
+
+
+async def test_a_later_result_stored_before_a_kill_is_queued_when_the_link_starts(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "tribune.db"
+    config = parse_config(NO_DEVICES.format(port=_unused_port()), "room.toml")
+    assert config.sync is not None
+    store = Store(path)
+    await store.open()
+    room = Room(config, store)
+    await room.start()
+    link = SyncClient(room, config.sync, base_dir=tmp_path)
+    await link.start()
+    entry = await store.audit("api", "t", "device.action", {"device": "x"}, "running")
+    room.bus.publish("audit", entry.as_dict())
+    deadline = time.monotonic() + 5
+    while _queued_audit_ids(path) != [entry.id]:
+        assert time.monotonic() < deadline, _queued_audit_ids(path)
+        await asyncio.sleep(0.05)
+    # Its `done` is stored; the kill comes before the bus event that would queue it.
+    await link.stop()
+    await store.set_result(entry.id, "done")
+    await room.stop()
+    await store.close()
+
+    store = Store(path)
+    await store.open()
+    room = Room(config, store)
+    await room.start()
+    link = SyncClient(room, config.sync, base_dir=tmp_path)
+    await link.start()
+    try:
+        deadline = time.monotonic() + 5
+        while _queued_audit_ids(path) != [entry.id, entry.id]:
+            assert time.monotonic() < deadline, _queued_audit_ids(path)
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)
+    finally:
+        await link.stop()
+        await room.stop()
+        await store.close()
+    with sqlite3.connect(path) as db:
+        results = [
+            json.loads(row[0])["data"]["result"]
+            for row in db.execute("SELECT payload FROM outbox WHERE seq IS NOT NULL ORDER BY id")
+            if json.loads(row[0])["type"] == "audit"
+        ]
+    assert results == ["running", "done"]  # each word once, the later one too
+
+
+async def test_an_intent_that_converged_is_told_to_the_hub(tmp_path: Path) -> None:
+    config = parse_config(NO_DEVICES.format(port=_unused_port()), "room.toml")
+    store = Store(tmp_path / "tribune.db")
+    await store.open()
+    room = Room(config, store)
+    await room.start()
+    subscription = room.bus.subscribe()
+    try:
+        entry = await store.audit("panel", None, "scene.activate", {"scene": "x"}, "accepted")
+        await room._close_intents([entry.id])
+        seen = []
+        while not subscription.queue.empty():
+            event = subscription.queue.get_nowait()
+            if event.kind == "audit":
+                seen.append((event.data["id"], event.data["result"]))
+        assert seen == [(entry.id, "converged")]
+        assert (await store.audit_tail(1))[0].result == "converged"
+    finally:
+        room.bus.unsubscribe(subscription)
+        await room.stop()
+        await store.close()
