@@ -250,12 +250,20 @@ async def run_fleet_demo(
 
             stack.push_async_callback(close_rooms)
 
+            listening = asyncio.Event()
+
             class QuietServer(uvicorn.Server):
-                """uvicorn without its own signal handlers (ours stop everything in order)."""
+                """uvicorn without its own signal handlers (ours stop everything in order),
+                saying when it listens."""
 
                 @contextlib.contextmanager
                 def capture_signals(self) -> Any:
                     yield
+
+                async def startup(self, sockets: Any = None) -> None:
+                    await super().startup(sockets)
+                    if self.started:
+                        listening.set()
 
             server = QuietServer(
                 uvicorn.Config(
@@ -267,17 +275,26 @@ async def run_fleet_demo(
                 loop.add_signal_handler(signum, lambda: setattr(server, "should_exit", True))
             page = f"http://127.0.0.1:{hub_port}/"
             where = f"{page}#token={token}" if token else f"{page} (token: as made before)"
-            log.warning(
-                "fleet demo: %d rooms on broker mqtt://127.0.0.1:%d; fleet page %s",
-                len(rooms),
-                broker_port,
-                where,
-            )
-            if started is not None:
-                await started({"hub": page, "token": token, "broker_port": broker_port})
+            serving = asyncio.create_task(server.serve())
             try:
-                await server.serve()
+                waiting = asyncio.create_task(listening.wait())
+                await asyncio.wait({serving, waiting}, return_when=asyncio.FIRST_COMPLETED)
+                waiting.cancel()
+                if listening.is_set():  # the page answers once it is told
+                    log.warning(
+                        "fleet demo: %d rooms on broker mqtt://127.0.0.1:%d; fleet page %s",
+                        len(rooms),
+                        broker_port,
+                        where,
+                    )
+                    if started is not None:
+                        await started({"hub": page, "token": token, "broker_port": broker_port})
+                await serving
             finally:
+                if not serving.done():  # cancelled while it started
+                    server.should_exit = True
+                    with contextlib.suppress(Exception, asyncio.CancelledError):
+                        await asyncio.wait_for(serving, 5)
                 for signum in (signal.SIGINT, signal.SIGTERM):
                     loop.remove_signal_handler(signum)
     return 0
