@@ -19,7 +19,7 @@ a child process with `[sync]` to a Mosquitto started here on a free loopback por
   3-15 s: past the reply timeout, so late replies arrive while the next request waits),
   `drop` (the next 1-3 replies never come), `busy` (the device answers busy for 2-12 s),
   `broker_restart` (SIGTERM to Mosquitto, 1-10 s down) and `kill9` (SIGKILL to the service,
-  restarted 0.3-3 s later; only in the first `--kill-until` of the run, 0.3 by default, so the
+  restarted 0.3-3 s later; only in the first `--kill-until` of the faults, 0.3 by default, so the
   last life of the service is long enough for its RSS slope, past its warm-up, to mean
   something);
 - intents as an instructor: scenes, sources, the switcher's volume and mute through the local
@@ -37,11 +37,14 @@ At the end, healed and quiet again (`--settle-timeout`), the invariants:
 
 - `intents_missing_from_audit`: acknowledged intents (202 from the API, `done` from the hub)
   whose audit id is not in the room's audit log with the right action and origin;
-- `events_lost`: seqs 1..N (N: the room's `sync.event_seq`) the hub does not hold, less those an
-  `outbox.dropped` alert accounts for; `events_duplicated`: a seq kept twice by the hub, or one
-  audit entry (id and result) under two seqs; `seq_conflicts`: a seq delivered twice with
-  different content (the hub keeps the first, so the other is lost); `audit_missing_in_hub`:
-  entries of the room's audit log that no `audit`/`help` event brought to the hub;
+- `events_lost`: seqs 1..N (N: the room's `sync.event_seq`) neither in the hub nor still
+  waiting in the room's outbox (`events_pending`, 0 once settled), less those an
+  `outbox.dropped` alert accounts for; `events_duplicated`: one audit entry's word (id and
+  result) under two seqs (the hub keys events by seq, so a seq itself cannot be kept twice);
+  `seq_conflicts`: a seq that reached the hub's store twice with different content (the hub
+  keeps the first, so the other is lost), `events_redelivered` the repeats of the same;
+  `audit_missing_in_hub`: entries of the room's audit log whose present result (a later `done`
+  or `converged` too) no `audit`/`help` event brought to the hub;
 - `converged`: every device online, the room converged, its desired state the last one asked
   for (per capability; an intent whose outcome is unknown — no answer before a kill, a hub
   command without a result — may be the last one if nothing acknowledged came after it), and
@@ -192,6 +195,10 @@ class Soak:
     log: list[str] = field(default_factory=list)
     broker_down: bool = False
     service_down: bool = False
+    baseline: Quiet | None = None  # the quiet count before any fault
+    faults_t0: float | None = None  # when the faults began (monotonic)
+    # Held while a fault is injected: a checkpoint heals only after it is fully in place.
+    inject_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def now(self) -> float:
         """Seconds since the run started."""
@@ -342,11 +349,15 @@ class Soak:
                 deck = [kind for kind, count in FAULT_DECK.items() for _ in range(count)]
                 rng.shuffle(deck)
             kind = deck.pop()
-            try:
-                done = await self._inject(kind, rng)
-            except Exception as exc:  # a fault that could not be injected is reported
-                self.fault_errors.append(f"{kind}: {type(exc).__name__}: {exc}")
-                continue
+            async with self.inject_lock:
+                if not self.paused.is_set() or self.stopping.is_set():
+                    deck.append(kind)  # a checkpoint or the end came meanwhile: dealt later
+                    continue
+                try:
+                    done = await self._inject(kind, rng)
+                except Exception as exc:  # a fault that could not be injected is reported
+                    self.fault_errors.append(f"{kind}: {type(exc).__name__}: {exc}")
+                    continue
             if done is not None:
                 self.faults[kind] += 1
                 self.trace(f"fault {kind}: {done}")
@@ -410,8 +421,11 @@ class Soak:
         self.log.append(f"{time.strftime('%H:%M:%S')} {self.now():8.2f} {line}")
 
     def _may_kill(self) -> bool:
-        """Whether the run is still in its kill -9 part."""
-        return self.now() < self.settings.kill_until * self.settings.minutes * 60
+        """Whether the run is still in its kill -9 part (counted from the first fault)."""
+        if self.faults_t0 is None:
+            return False
+        into = time.monotonic() - self.faults_t0
+        return into < self.settings.kill_until * self.settings.minutes * 60
 
     def _later(self, device: str | None, seconds: float, end: Callable[[], Awaitable[Any]]) -> None:
         """End a fault after `seconds` (or at once when healing)."""
@@ -538,7 +552,8 @@ class Soak:
     async def checkpoint(self, label: str) -> None:
         """Pause the faults and the intents, heal, wait for quiet, count."""
         self.paused.clear()
-        await self.heal()
+        async with self.inject_lock:  # a fault being injected is in place before it is healed
+            await self.heal()
         await asyncio.gather(*list(self.followers), return_exceptions=True)
         if await self.wait_quiet(QUIET_TIMEOUT) is not None:
             await self.quiet_count(label)
@@ -626,7 +641,6 @@ async def _soak(
     ports = await sims.start()
     broker.start()
     config = scratch / "room.toml"
-    config.write_text(room_toml(ports, broker.url), encoding="utf-8")
     service = ServiceProcess(
         config,
         scratch / "service" / "data",
@@ -638,6 +652,9 @@ async def _soak(
         httpx.AsyncClient(limits=limits) as http,
         running_hub(broker, scratch / "hub", expiry_margin=HUB_EXPIRY_MARGIN) as hub,
     ):
+        hub_key = scratch / "hub.pem"
+        hub_key.write_text(hub.public_pem, encoding="utf-8")
+        config.write_text(room_toml(ports, broker.url, hub_key), encoding="utf-8")
         soak = Soak(settings, scratch, sims, broker, service, hub, http)
         try:
             await service.start(http)
@@ -645,7 +662,9 @@ async def _soak(
             await _until(lambda: _hub_sees_room(hub), 60, "the hub sees the room online")
             if await soak.wait_quiet(QUIET_TIMEOUT) is None:
                 raise RuntimeError("the room never got every device online")
-            await soak.quiet_count("baseline")
+            soak.baseline = await soak.quiet_count("baseline")
+            if soak.baseline is None:
+                raise RuntimeError("could not count the quiet room's fds and tasks (baseline)")
             return await _faults_then_checks(soak)
         finally:
             soak.stopping.set()
@@ -658,6 +677,7 @@ async def _soak(
 async def _faults_then_checks(soak: Soak) -> dict[str, Any]:
     settings = soak.settings
     started = time.monotonic()
+    soak.faults_t0 = started
     soak.paused.set()
     loops = [
         asyncio.create_task(soak.instructor(), name="instructor"),
@@ -715,7 +735,8 @@ async def _faults_then_checks(soak: Soak) -> dict[str, Any]:
     service_log = soak.service.log.read_text(errors="replace")
     scan = scan_log(service_log)
     slope, stderr, used = rss_slope(soak.samples, settings.warmup, REPLAY_EVENTS)
-    baseline = soak.quiet[0]
+    baseline = soak.baseline
+    assert baseline is not None
     quiet_ok = [q for q in soak.quiet if q.fds >= 0]
     acked = [i for i in soak.intents if i.acked]
     rss = [s.rss_kb for s in soak.samples]

@@ -30,7 +30,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,8 @@ import httpx
 from tribune.hub import HubStore, HubSubscriber
 from tribune.hub.api import create_hub_app
 from tribune.hub.auth import create_operator
+from tribune.hub.publisher import Publisher
+from tribune.hub.store import Incoming
 from tribune.sim import RunningSimulator, launch_simulator
 
 HOST = "127.0.0.1"
@@ -106,8 +108,9 @@ def _inline(value: Any) -> str:
     return json.dumps(value)
 
 
-def room_toml(ports: dict[str, str], broker_url: str) -> str:
-    """The room's config: every device on its simulator, two scenes, four sources, `[sync]`."""
+def room_toml(ports: dict[str, str], broker_url: str, hub_key: Path) -> str:
+    """The room's config: every device on its simulator, two scenes, four sources, `[sync]`
+    with the hub's public key (so every hub command is signed and checked, as in production)."""
     label = '{ az = "x", en = "x", ru = "x" }'
     lines = ["[room]", f'id = "{ROOM_ID}"', 'name = "Soak room"', 'timezone = "Asia/Baku"', ""]
     for device in DEVICES:
@@ -126,6 +129,7 @@ def room_toml(ports: dict[str, str], broker_url: str) -> str:
         lines += [f"desired = {_inline(body['desired'])}", ""]
     lines += ["[panel]", 'volume = "switcher"', 'mute = "switcher"', ""]
     lines += ["[sync]", f'broker = "{broker_url}"', "reconnect_max = 5", "state_min_interval = 0.5"]
+    lines.append(f"hub_key_file = {json.dumps(str(hub_key))}")
     return "\n".join(lines) + "\n"
 
 
@@ -247,10 +251,12 @@ class Broker:
 
     def stop(self) -> None:
         """SIGTERM: it saves its persistence file and exits."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(10)
-        self.process = None
+        process = self.process
+        if process is not None and process.poll() is None:
+            process.terminate()
+            process.wait(10)
+        if self.process is process:  # not one started meanwhile
+            self.process = None
 
     def log_tail(self) -> str:
         """The end of its log."""
@@ -333,10 +339,12 @@ class ServiceProcess:
 
     async def kill9(self) -> None:
         """SIGKILL: no clean shutdown, no `offline` of its own, nothing flushed."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            await asyncio.to_thread(self.process.wait, 10)
-        self.process = None
+        process = self.process
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            await asyncio.to_thread(process.wait, 10)
+        if self.process is process:  # not one started meanwhile
+            self.process = None
 
     async def stop(self) -> int | None:
         """SIGTERM and wait: its exit code (None when it was not running)."""
@@ -356,20 +364,23 @@ class ServiceProcess:
 
 
 class CountingHubStore(HubStore):
-    """The hub's store, counting each delivery of each (room, seq) and the payloads it carried."""
+    """The hub's store, counting each delivery of each (room, seq) and the payloads it carried
+    (the subscriber hands over what arrived together through `take_in`)."""
 
     def __init__(self, path: Path) -> None:
         super().__init__(path)
         self.deliveries: Counter[int] = Counter()
         self.digests: dict[int, set[str]] = {}
 
-    async def add_event(self, room: str, seq: int, payload: dict[str, Any], at: float) -> bool:
-        """As the store's, counted first."""
-        if room == ROOM_ID:
-            self.deliveries[seq] += 1
-            digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
-            self.digests.setdefault(seq, set()).add(digest)
-        return await super().add_event(room, seq, payload, at)
+    async def take_in(self, messages: Sequence[Incoming]) -> list[bool]:
+        """As the store's, each of the room's events counted first."""
+        for message in messages:
+            if message.kind == "event" and message.room == ROOM_ID:
+                seq = int(message.payload["seq"])
+                self.deliveries[seq] += 1
+                text = json.dumps(message.payload, sort_keys=True)
+                self.digests.setdefault(seq, set()).add(hashlib.sha256(text.encode()).hexdigest())
+        return await super().take_in(messages)
 
 
 @dataclass
@@ -379,6 +390,7 @@ class Hub:
     store: CountingHubStore
     link: HubSubscriber
     http: httpx.AsyncClient
+    public_pem: str  # its publisher key, for the room's `hub_key_file`
 
 
 @contextlib.asynccontextmanager
@@ -386,6 +398,7 @@ async def running_hub(broker: Broker, folder: Path, *, expiry_margin: float) -> 
     """A hub (store, link, API) on `broker`, its database in `folder`."""
     store = CountingHubStore(folder / "hub.db")
     await store.open()
+    publisher = await asyncio.to_thread(Publisher.load_or_create, folder)
     link = HubSubscriber(
         store,
         HOST,
@@ -394,6 +407,7 @@ async def running_hub(broker: Broker, folder: Path, *, expiry_margin: float) -> 
         reconnect_max=2.0,
         expiry_margin=expiry_margin,
         sweep_interval=0.5,
+        publisher=publisher,
     )
     await link.start()
     try:
@@ -403,7 +417,7 @@ async def running_hub(broker: Broker, folder: Path, *, expiry_margin: float) -> 
         async with httpx.AsyncClient(
             transport=transport, base_url="http://hub", headers=headers
         ) as http:
-            yield Hub(store, link, http)
+            yield Hub(store, link, http, publisher.public_pem())
     finally:
         await link.stop()
         await store.close()

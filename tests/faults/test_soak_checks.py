@@ -1,0 +1,87 @@
+"""The soak's own checks can fail: each invariant of `bench/soak.py` fed a history that breaks
+it, and one that does not."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+
+from soak_checks import Sample, check_events, rss_slope
+from soak_room import ROOM_ID, CountingHubStore
+
+from tribune.hub.store import Incoming
+
+
+def _room(seq: int, audit: dict[int, tuple[str, str, str]], pending: list[int]) -> dict[str, Any]:
+    return {"event_seq": seq, "outbox_seqs": pending, "audit": audit, "dropped": 0}
+
+
+def _audit_event(seq: int, entry: int, result: str) -> tuple[int, str, dict[str, Any]]:
+    return seq, "audit", {"seq": seq, "type": "audit", "data": {"id": entry, "result": result}}
+
+
+def test_events_all_there_once_pass() -> None:
+    audit = {1: ("panel", "scene.activate", "converged")}
+    hub = [_audit_event(1, 1, "accepted"), _audit_event(2, 1, "converged")]
+    found = check_events(_room(2, audit, []), hub)
+    assert found["events_lost"] == 0
+    assert found["events_duplicated"] == 0
+    assert found["audit_missing_in_hub"] == 0
+
+
+def test_a_missing_seq_is_lost_unless_still_in_the_outbox() -> None:
+    hub = [_audit_event(1, 1, "accepted"), _audit_event(3, 2, "accepted")]
+    audit = {1: ("panel", "x", "accepted"), 2: ("panel", "x", "accepted")}
+    assert check_events(_room(3, audit, []), hub)["events_lost"] == 1
+    assert check_events(_room(3, audit, []), hub)["events_missing_seqs"] == [2]
+    assert check_events(_room(3, audit, [2]), hub)["events_lost"] == 0
+
+
+def test_an_entrys_word_under_two_seqs_is_a_duplicate() -> None:
+    hub = [_audit_event(1, 1, "accepted"), _audit_event(2, 1, "accepted")]
+    found = check_events(_room(2, {1: ("panel", "x", "accepted")}, []), hub)
+    assert found["events_duplicated"] == 1
+
+
+def test_an_entrys_later_result_the_hub_never_heard_is_missing() -> None:
+    hub = [_audit_event(1, 1, "running")]
+    found = check_events(_room(1, {1: ("api", "device.action", "done")}, []), hub)
+    assert found["audit_missing_in_hub"] == 1
+    assert found["audit_missing_in_hub_ids"] == [1]
+
+
+async def test_the_counting_hub_store_sees_a_seq_sent_twice_with_other_content(
+    tmp_path: Path,
+) -> None:
+    store = CountingHubStore(tmp_path / "hub.db")
+    await store.open()
+    try:
+        first = {"seq": 7, "type": "change", "at": "x", "room": ROOM_ID, "data": {"value": "on"}}
+        again = {**first, "data": {"value": "off"}}
+        await store.take_in([Incoming("event", ROOM_ID, first, 1.0)])
+        await store.take_in([Incoming("event", ROOM_ID, first, 2.0)])
+        await store.take_in([Incoming("event", ROOM_ID, again, 3.0)])
+    finally:
+        await store.close()
+    assert store.deliveries[7] == 3
+    assert len(store.digests[7]) == 2  # a conflict: the hub kept the first, lost the other
+
+
+def _life(pid: int, start: float, rss: list[int], every: float = 2.0) -> list[Sample]:
+    return [Sample(pid, i * every, start + i * every, kb, 50, 5000) for i, kb in enumerate(rss)]
+
+
+def test_rss_slope_finds_a_leak_and_calls_a_flat_life_flat() -> None:
+    flat = _life(1, 0.0, [70_000 + (i % 3) * 50 for i in range(200)])
+    slope, stderr, used = rss_slope(flat, warmup=60.0, replay=2000)
+    assert slope is not None
+    assert stderr is not None
+    assert abs(slope) < 20
+    assert used == 170  # the first minute left out
+    leaking = _life(2, 0.0, [70_000 + i * 10 for i in range(200)])  # 10 kB per 2 s
+    slope, _, _ = rss_slope(leaking, warmup=60.0, replay=2000)
+    assert slope is not None
+    assert abs(slope - 300) < 1
