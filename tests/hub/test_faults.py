@@ -142,13 +142,15 @@ def assert_same_as_the_room(stored: list[dict[str, Any]], produced: Produced, n:
 
 
 def assert_each_action_once(stored: list[dict[str, Any]], count: int) -> None:
-    """Independent of the recorder: each `select_source` of `work()` is in the hub once."""
-    actors = [
-        e["data"]["actor"]
+    """Independent of the recorder: each `select_source` of `work()` is in the hub, each of its
+    results (accepted, then converged) once."""
+    words = [
+        (e["data"]["actor"], e["data"]["result"])
         for e in stored
         if e["type"] == "audit" and e["data"].get("action") == "source.select"
     ]
-    assert sorted(actors) == sorted(f"fault-{i}" for i in range(count))
+    assert len(words) == len(set(words)), words
+    assert sorted({actor for actor, _ in words}) == sorted(f"fault-{i}" for i in range(count))
 
 
 async def redeliver(broker: Broker, event: dict[str, Any]) -> None:
