@@ -162,7 +162,14 @@ async def run_service(
             flasher=link.commands.flasher if link is not None else None,
         )
         server = _server_class()(
-            uvicorn.Config(app, host=bind_host, port=bind_port, log_level="warning", lifespan="off")
+            uvicorn.Config(
+                app,
+                host=bind_host,
+                port=bind_port,
+                log_level="warning",
+                log_config=None,  # its records go through ours: one format, one journal
+                lifespan="off",
+            )
         )
         serving = asyncio.create_task(server.serve(sockets=[sock]), name="http")
         tasks.append(serving)

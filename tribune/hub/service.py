@@ -77,6 +77,7 @@ async def run_hub(config: HubConfig, link: BrokerLink) -> int:
             host=host,
             port=port,
             log_level="warning",
+            log_config=None,  # its records go through ours: one format, one journal
             proxy_headers=False,
         )
     )
