@@ -36,6 +36,8 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE TABLE IF NOT EXISTS commands (
     id TEXT PRIMARY KEY, received REAL NOT NULL, action TEXT NOT NULL,
     status TEXT, result TEXT);
+-- Which (audit entry, result) were queued for the hub. Pruned to the outbox's age each time
+-- the link starts; in between it grows by one small row per result, as the audit log does.
 CREATE TABLE IF NOT EXISTS sync_audit (
     id INTEGER NOT NULL, result TEXT NOT NULL, PRIMARY KEY (id, result));
 """
