@@ -171,6 +171,7 @@ class Doctor:
                 ("profiles", lambda: self.check_profiles(config)),
                 ("ports", lambda: self.check_ports(config)),
                 ("broker", lambda: self.check_broker(config)),
+                ("hub key", lambda: self.check_hub_key(config)),
             ]
         for name, step in later:
             try:
@@ -399,6 +400,49 @@ class Doctor:
             )
             return
         self.add("broker", "ok", f"{config.sync.broker} answers")
+
+    def check_hub_key(self, config: Any) -> None:
+        """The hub's public key is set, loads, and the service user can read it: without it
+        the room runs whatever reaches its `cmd` topic (and refuses profile pushes)."""
+        from tribune.sync.signing import load_public_key
+
+        if config.sync is None:
+            self.add("hub key", "skipped", "no [sync]: the room takes no hub commands")
+            return
+        fix = (
+            "on the hub: tribune hub publisher-key > hub.pem; copy it here (e.g. "
+            "/etc/tribune/hub.pem) and set [sync] hub_key_file"
+        )
+        if config.sync.hub_key_file is None:
+            self.add(
+                "hub key",
+                "problem",
+                "[sync] hub_key_file is not set: commands are trusted to the broker, "
+                "profile pushes refused",
+                fix,
+            )
+            return
+        path = (self.config_path.parent / config.sync.hub_key_file).expanduser()
+        try:
+            load_public_key(path.read_bytes())
+        except OSError as exc:
+            self.add("hub key", "problem", f"{path}: {exc.strerror or exc}", fix)
+            return
+        except ValueError as exc:
+            self.add("hub key", "problem", f"{path}: {exc}", fix)
+            return
+        if self.account is not None:
+            st = self.sys.stat(str(path))
+            if not _mode_allows(st, self.account, 4):
+                self.add(
+                    "hub key",
+                    "problem",
+                    f"{path}: {_owner(st)}: the service user cannot read it (every hub "
+                    "command would be refused)",
+                    f"chmod 0644 {path}",
+                )
+                return
+        self.add("hub key", "ok", f"{path}: the hub's Ed25519 key; only its signed commands run")
 
     # --- the machine ------------------------------------------------------------------------
 

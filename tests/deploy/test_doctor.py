@@ -15,6 +15,7 @@ import pytest
 
 from tribune.cli import main
 from tribune.doctor import Account, Check, Doctor, System, render
+from tribune.hub.publisher import Publisher
 
 TRIBUNE, DIALOUT, INPUT, PLUGDEV = 990, 20, 105, 46
 SERVICE = Account(uid=TRIBUNE, gids=frozenset({TRIBUNE, DIALOUT, INPUT, PLUGDEV}))
@@ -42,6 +43,7 @@ port = "tcp://10.20.1.40:23"
 SYNC = """
 [sync]
 broker = "mqtt://hub.example:1883"
+hub_key_file = "hub.pem"
 """
 
 
@@ -51,6 +53,10 @@ def char_device(uid: int, gid: int, mode: int) -> os.stat_result:
 
 def folder(uid: int, gid: int, mode: int) -> os.stat_result:
     return os.stat_result((stat.S_IFDIR | mode, 1, 5, 1, uid, gid, 0, 0, 0, 0))
+
+
+def plain_file(uid: int, gid: int, mode: int) -> os.stat_result:
+    return os.stat_result((stat.S_IFREG | mode, 1, 5, 1, uid, gid, 0, 0, 0, 0))
 
 
 class Machine:
@@ -72,11 +78,14 @@ class Machine:
         self.config.write_text(ROOM.format(sync=SYNC), encoding="utf-8")
         self.data_dir = tmp_path / "data"
         self.data_dir.mkdir()
+        self.hub_key = tmp_path / "hub.pem"
+        self.hub_key.write_text(Publisher.load_or_create(tmp_path / "hub").public_pem())
         self.units = {"tribune.service": ("active", "enabled")}
         self.nodes: dict[str, os.stat_result] = {
             "/dev/tribune/projector": char_device(0, TRIBUNE, 0o660),
             "/dev/tribune/board": char_device(0, DIALOUT, 0o660),
             str(self.data_dir): folder(TRIBUNE, TRIBUNE, 0o750),
+            str(self.hub_key): plain_file(0, 0, 0o644),
         }
         self.account: Account | None = SERVICE
         self.missing_groups: list[str] = []
@@ -139,6 +148,7 @@ def test_all_good(machine: Machine) -> None:
     assert by_name["port projector"].detail.endswith(" crw-rw----")
     assert by_name["port codec"].status == "skipped"
     assert by_name["broker"].detail == "mqtt://hub.example:1883 answers"
+    assert by_name["hub key"].detail.endswith("only its signed commands run")
     assert render(checks).endswith("all good\n")
     assert ["systemctl", "is-active", "tribune.service"] in machine.commands
 
@@ -236,3 +246,26 @@ def test_cli_on_this_machine(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert names["install"]["status"] == "problem"
     assert main(["doctor", "--config", str(tmp_path / "none.toml")]) == 1
     assert "PROBLEM" in capsys.readouterr().out
+
+
+def test_a_hub_key_not_set_missing_wrong_or_unreadable(machine: Machine) -> None:
+    machine.config.write_text(
+        ROOM.format(sync=SYNC.replace('hub_key_file = "hub.pem"\n', "")), encoding="utf-8"
+    )
+    found = problems(machine.checks())["hub key"]
+    assert "hub_key_file is not set" in found.detail
+    assert "tribune hub publisher-key" in found.fix
+    machine.config.write_text(ROOM.format(sync=SYNC), encoding="utf-8")
+    machine.nodes[str(machine.hub_key)] = plain_file(0, 0, 0o600)
+    assert "the service user cannot read it" in problems(machine.checks())["hub key"].detail
+    machine.hub_key.write_text("-----BEGIN PUBLIC KEY-----\nnot a key\n", encoding="utf-8")
+    assert str(machine.hub_key) in problems(machine.checks())["hub key"].detail
+    machine.hub_key.unlink()
+    found = problems(machine.checks())["hub key"]
+    assert found.detail == f"{machine.hub_key}: No such file or directory"
+
+
+def test_no_sync_no_hub_key_check(machine: Machine) -> None:
+    machine.config.write_text(ROOM.format(sync=""), encoding="utf-8")
+    by_name = {c.name: c for c in machine.checks()}
+    assert by_name["hub key"].status == "skipped"
