@@ -263,3 +263,27 @@ async def test_queries_refused_in_standby_are_not_faults(caplog: pytest.LogCaptu
             assert "volume" in rt.state  # read as soon as the board is on
         finally:
             await rt.stop()
+
+
+async def test_noise_without_a_terminator_does_not_spoil_the_retry() -> None:
+    """A reply garbled on the line (its CR lost): the bytes wait for a terminator that never
+    comes. Glued to the front of the retry's answer they made it unreadable too, and the device
+    went offline though it answered; found by the soak (a SMART board after a garbled reply)."""
+    answered = 0
+
+    async def handle(line: str, writer: asyncio.StreamWriter) -> None:
+        nonlocal answered
+        answered += 1
+        writer.write(b"\x93\x07garbled" if answered == 1 else b"PWR=1\r")
+
+    server, port = await serve_lines(handle)
+    rt = DeviceRuntime("d", line_profile(), f"tcp://127.0.0.1:{port}", poll=False)
+    await rt.start()
+    try:
+        assert await rt.get("power") == "on"
+        assert answered == 2  # the retry's answer was read
+        assert rt.health.status is HealthStatus.ONLINE
+        assert rt.link.frame_errors == 1  # the noise, counted
+    finally:
+        await rt.stop()
+        server.close()

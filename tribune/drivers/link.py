@@ -122,6 +122,9 @@ class DeviceLink:
                 async with asyncio.timeout(timeout):
                     return await future
             except TimeoutError as exc:
+                # An unfinished frame left now is noise or the start of a reply too late to
+                # count; kept, it would be glued to the front of the next reply and spoil it.
+                self._drop_partial("a request timed out")
                 raise DeviceTimeoutError(f"{self.name}: no reply within {timeout:g} s") from exc
             finally:
                 self._pending = None
@@ -147,7 +150,16 @@ class DeviceLink:
                     await asyncio.sleep(min(quiet_until, started + limit) - now)
             finally:
                 self._discarding = False
+            self._drop_partial("the line went quiet")  # never to be finished
             return self.late_frames - before
+
+    def _drop_partial(self, why: str) -> None:
+        """Forget bytes that do not yet make a frame (counted as a frame error)."""
+        pending = self._deframer.pending
+        if pending:
+            self._deframer.clear()
+            self.frame_errors += 1
+            log.info("%s: dropped %d bytes of an unfinished frame (%s)", self.name, pending, why)
 
     async def send_only(self, payload: bytes) -> None:
         """Send a request that gets no reply."""
