@@ -28,7 +28,8 @@ a child process with `[sync]` to a Mosquitto started here on a free loopback por
   API, every 6 s on average, each followed until its result.
 
 Every `--checkpoint-minutes` the faults pause: everything healed, the room left until every
-device is online and converged, then the service's open file descriptors and asyncio tasks
+device has been online and the room converged for 8 s on end (a request timing out must not
+pass for quiet), then the service's open file descriptors and asyncio tasks
 (`tribune_asyncio_tasks` in `/api/v1/metrics`) are counted — the least of three readings, so a
 poll's short-lived connection does not count. The first such count, before any fault, is the
 baseline; every process of the service on the same config has the same count when quiet.
@@ -133,6 +134,7 @@ HUB_EVERY = 6.0
 HUB_TTL = 15.0
 HUB_EXPIRY_MARGIN = 5.0  # no result by deadline + this: the hub says `expired` (default 30 s)
 SAMPLE_EVERY = 2.0
+QUIET_HOLD = 8.0  # s: longer than a reply timeout, its retry and the pause between
 QUIET_TIMEOUT = 90.0
 
 log = logging.getLogger("soak")
@@ -523,12 +525,19 @@ class Soak:
         return body
 
     async def wait_quiet(self, timeout: float) -> dict[str, Any] | None:
-        """Until every device is online and the room converged; the room then (None: never)."""
+        """Until every device has been online and the room converged for `QUIET_HOLD` s on end;
+        the room then (None: never). One good reading is not enough: a device can look well
+        while its request is timing out, and go offline a few seconds later."""
         deadline = time.monotonic() + timeout
+        since: float | None = None
         while time.monotonic() < deadline:
             room = await self.room()
             if room and room["converged"] and all(d["online"] for d in room["devices"].values()):
-                return room
+                since = since if since is not None else time.monotonic()
+                if time.monotonic() - since >= QUIET_HOLD:
+                    return room
+            else:
+                since = None
             await asyncio.sleep(0.5)
         return None
 
