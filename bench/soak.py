@@ -59,7 +59,8 @@ At the end, healed and quiet again (`--settle-timeout`), the invariants:
   left out: its first `--warmup` seconds, and the time until its event bus has published
   `REPLAY_EVENTS` (2000) events — the bus keeps that many for WebSocket clients to resume from,
   so memory grows by design until the buffer is full (about five minutes at this run's pace);
-- `fd_leak` and `task_leak`: the final quiet count less the baseline.
+- `fd_leak` and `task_leak`: the final quiet count less the baseline; `fd_leak_kinds` says of
+  which kind (socket, pipe, pty, which file) the difference is.
 
 Exit code 0 when the report was written, whatever it says; 1 when the run itself broke.
 """
@@ -153,6 +154,7 @@ class Quiet:
     fds: int
     tasks: int
     rss_kb: int
+    fd_kinds: dict[str, int] = field(default_factory=dict)  # socket, pipe, pty, file...
 
 
 @dataclass
@@ -554,7 +556,7 @@ class Soak:
             readings.append((reading[1], tasks, reading[0]))
         assert pid is not None
         fds, tasks, rss = (min(column) for column in zip(*readings, strict=True))
-        found = Quiet(round(self.now(), 1), label, pid, fds, tasks, rss)
+        found = Quiet(round(self.now(), 1), label, pid, fds, tasks, rss, _fd_kinds(pid))
         self.quiet.append(found)
         return found
 
@@ -597,6 +599,28 @@ def _read_process(pid: int) -> tuple[int, int] | None:
         return None
     found = re.search(r"^VmRSS:\s+(\d+) kB", status, re.M)
     return (int(found.group(1)), fds) if found else None
+
+
+def _fd_kinds(pid: int) -> dict[str, int]:
+    """The process's open descriptors by kind, so a leak can be told apart from a connection."""
+    kinds: Counter[str] = Counter()
+    with contextlib.suppress(OSError):
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            with contextlib.suppress(OSError):
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                kind = target.split(":", 1)[0] if ":" in target else target
+                if target.startswith("/dev/pts/"):
+                    kind = "pty"
+                elif target.startswith("/"):
+                    kind = "file " + Path(target).name
+                kinds[kind] += 1
+    return dict(sorted(kinds.items()))
+
+
+def _kinds_changed(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    """Per kind of descriptor, how many more (or fewer) there are."""
+    return {k: after.get(k, 0) - before.get(k, 0) for k in sorted({*before, *after})
+            if after.get(k, 0) != before.get(k, 0)}  # fmt: skip
 
 
 async def wait_hub_caught_up(soak: Soak, timeout: float) -> bool:
@@ -787,6 +811,7 @@ async def _faults_then_checks(soak: Soak) -> dict[str, Any]:
         "fd_leak": (final.fds - baseline.fds) if final is not None else None,
         "task_leak": (final.tasks - baseline.tasks) if final is not None else None,
         "fd_leak_max": max((q.fds - baseline.fds for q in quiet_ok), default=None),
+        "fd_leak_kinds": _kinds_changed(baseline.fd_kinds, final.fd_kinds) if final else None,
         "task_leak_max": max((q.tasks - baseline.tasks for q in quiet_ok), default=None),
         "quiet": [q.__dict__ for q in soak.quiet],
         "tasks_seen": {
