@@ -549,14 +549,17 @@ class Soak:
         pid = self.service.pid
         for _ in range(3):
             await asyncio.sleep(1.0)
-            tasks = await self._tasks()
+            # Descriptors first: right after the metrics request its socket may still be open.
             reading = _read_process(pid) if pid is not None else None
+            tasks = await self._tasks()
             if tasks is None or reading is None or self.service.pid != pid:
                 return None
             readings.append((reading[1], tasks, reading[0]))
         assert pid is not None
+        await asyncio.sleep(1.0)  # the kinds, too, with no request of ours in flight
+        kinds = _fd_kinds(pid)
         fds, tasks, rss = (min(column) for column in zip(*readings, strict=True))
-        found = Quiet(round(self.now(), 1), label, pid, fds, tasks, rss, _fd_kinds(pid))
+        found = Quiet(round(self.now(), 1), label, pid, fds, tasks, rss, kinds)
         self.quiet.append(found)
         return found
 
