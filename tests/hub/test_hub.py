@@ -8,6 +8,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from tests.hub.conftest import running_hub
 from tests.room.conftest import SimRoom
 from tests.sync.conftest import Broker, linked_room
@@ -27,6 +29,19 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"{what}: not within {timeout} s; last: {value!r}")
         await asyncio.sleep(0.02)
+
+
+async def command_outcome(http: httpx.AsyncClient, room: str, body: dict[str, Any]) -> Any:
+    """Send `body` to `room` through the hub's API; the command once the room answered it."""
+    answer = await http.post(f"/api/v1/rooms/{room}/commands", json=body)
+    assert answer.status_code == 202, answer.text
+    command_id = answer.json()["id"]
+
+    async def finished() -> dict[str, Any] | None:
+        found: dict[str, Any] = (await http.get(f"/api/v1/commands/{command_id}")).json()
+        return found if found["rooms"][room]["status"] not in ("queued", "delivered") else None
+
+    return await eventually(finished)
 
 
 async def test_room_state_is_visible_in_the_hub_within_a_second(
@@ -85,15 +100,7 @@ async def test_a_scene_command_through_the_hub_api_is_done_and_changes_the_room(
         await asyncio.wait_for(link.connected.wait(), 5)
         await eventually(lambda: _status(hub.http, "online"))
         body = {"action": "scene.activate", "args": {"scene": "class-start"}, "ttl_s": 300}
-        answer = await hub.http.post(f"/api/v1/rooms/{ROOM}/commands", json=body)
-        assert answer.status_code == 202, answer.text
-        command_id = answer.json()["id"]
-
-        async def finished() -> dict[str, Any] | None:
-            found: dict[str, Any] = (await hub.http.get(f"/api/v1/commands/{command_id}")).json()
-            return found if found["rooms"][ROOM]["status"] not in ("queued", "delivered") else None
-
-        found = await eventually(finished)
+        found = await command_outcome(hub.http, ROOM, body)
         assert found["rooms"][ROOM]["status"] == "done", found
         assert found["action"] == "scene.activate"
         assert room.desired["projector"]["power"] == "on"

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.hub.conftest import running_hub
-from tests.hub.test_hub import eventually
+from tests.hub.test_hub import command_outcome
 from tests.room.conftest import SimRoom
 from tests.sync.conftest import Broker, linked_room, listening, publish
 from tribune.hub.publisher import Publisher
@@ -53,15 +53,8 @@ async def test_the_hubs_signed_command_runs_and_one_forged_on_the_broker_does_no
         assert [e for e in await room.store.audit_tail() if e.action == "scene.activate"] == []
 
         body = {"action": "scene.activate", "args": {"scene": "class-start"}, "ttl_s": 300}
-        answer = await hub.http.post(f"/api/v1/rooms/{ROOM}/commands", json=body)
-        assert answer.status_code == 202, answer.text
-        command_id = answer.json()["id"]
-
-        async def finished() -> dict[str, Any] | None:
-            found: dict[str, Any] = (await hub.http.get(f"/api/v1/commands/{command_id}")).json()
-            return found if found["rooms"][ROOM]["status"] not in ("queued", "delivered") else None
-
-        found = await eventually(finished)
+        found = await command_outcome(hub.http, ROOM, body)
+        command_id = found["id"]
         assert found["rooms"][ROOM]["status"] == "done", found
         assert room.desired["projector"]["power"] == "on"
         sent = [p for t, p, _ in seen.messages if t == f"{BASE}/cmd" and p["id"] == command_id]

@@ -212,6 +212,18 @@ async def publish(port: int, topic: str, payload: bytes | str, **options: Any) -
         await client.publish(topic, payload, qos=1, **options)
 
 
+@pytest.fixture
+async def room(sim_room: SimRoom) -> AsyncIterator[Room]:  # noqa: F811 - the fixture above
+    """The simulated room, started (without a link), closed after the test."""
+    started: Room = await sim_room.make()
+    await started.start()
+    try:
+        yield started
+    finally:
+        await started.stop()
+        await started.store.close()
+
+
 def sync_settings(url: str, **extra: Any) -> SyncSection:
     """A `[sync]` section for tests: quick state refresh, quick reconnect."""
     return SyncSection.model_validate(

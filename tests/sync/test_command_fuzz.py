@@ -14,7 +14,6 @@ tests/sync/test_commands.py sends a fixed list of the same through a real broker
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,7 +22,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from tests.room.conftest import SimRoom
 from tests.strategies import json_values as any_json
 from tribune.hub.publisher import Publisher
 from tribune.room import Room
@@ -205,17 +203,6 @@ class Untouchable:
 
     async def flash(self, *args: Any, **kwargs: Any) -> Any:
         raise AssertionError("a hostile profile.push reached the flasher")
-
-
-@pytest.fixture
-async def room(sim_room: SimRoom) -> AsyncIterator[Room]:
-    started: Room = await sim_room.make()
-    await started.start()
-    try:
-        yield started
-    finally:
-        await started.stop()
-        await started.store.close()
 
 
 @pytest.fixture

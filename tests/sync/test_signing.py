@@ -6,14 +6,12 @@ does the same through a real broker and a real hub."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from tests.room.conftest import SimRoom
 from tribune.hub.publisher import Publisher
 from tribune.room import Room
 from tribune.sync.commands import CommandRunner, parse_command
@@ -43,17 +41,6 @@ def _signed(body: dict[str, Any], signer: Publisher = HUB) -> dict[str, Any]:
 
 def _payload(body: dict[str, Any]) -> bytes:
     return json.dumps(body).encode()
-
-
-@pytest.fixture
-async def room(sim_room: SimRoom) -> AsyncIterator[Room]:
-    started: Room = await sim_room.make()
-    await started.start()
-    try:
-        yield started
-    finally:
-        await started.stop()
-        await started.store.close()
 
 
 def _runner(room: Room, signer: Publisher | None = HUB) -> CommandRunner:
