@@ -38,7 +38,8 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -294,61 +295,51 @@ async def test_an_upgraded_room_does_not_send_its_old_history_again(tmp_path: Pa
     await store.close()
     with sqlite3.connect(path) as db:  # a data dir from before the sync link kept this
         db.execute("DELETE FROM meta WHERE key = 'sync.audit_from'")
+    async with _linked(tmp_path):
+        await asyncio.sleep(0.5)
+    assert _queued_audit_ids(path) == []
+
+
+@asynccontextmanager
+async def _linked(folder: Path) -> AsyncIterator[tuple[Room, Store, SyncClient]]:
+    """A room on no devices in `folder`, started with its sync link (no broker answers)."""
     config = parse_config(NO_DEVICES.format(port=_unused_port()), "room.toml")
     assert config.sync is not None
-    store = Store(path)
+    store = Store(folder / "tribune.db")
     await store.open()
     room = Room(config, store)
     await room.start()
-    link = SyncClient(room, config.sync, base_dir=tmp_path)
+    link = SyncClient(room, config.sync, base_dir=folder)
     await link.start()
-    await asyncio.sleep(0.5)
-    await link.stop()
-    await room.stop()
-    await store.close()
-    assert _queued_audit_ids(path) == []
+    try:
+        yield room, store, link
+    finally:
+        await link.stop()
+        await room.stop()
+        await store.close()
 
 
 async def test_a_later_result_stored_before_a_kill_is_queued_when_the_link_starts(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "tribune.db"
-    config = parse_config(NO_DEVICES.format(port=_unused_port()), "room.toml")
-    assert config.sync is not None
-    store = Store(path)
-    await store.open()
-    room = Room(config, store)
-    await room.start()
-    link = SyncClient(room, config.sync, base_dir=tmp_path)
-    await link.start()
-    entry = await store.audit("api", "t", "device.action", {"device": "x"}, "running")
-    room.bus.publish("audit", entry.as_dict())
-    deadline = time.monotonic() + 5
-    while _queued_audit_ids(path) != [entry.id]:
-        assert time.monotonic() < deadline, _queued_audit_ids(path)
-        await asyncio.sleep(0.05)
-    # Its `done` is stored; the kill comes before the bus event that would queue it.
-    await link.stop()
-    await store.set_result(entry.id, "done")
-    await room.stop()
-    await store.close()
+    async with _linked(tmp_path) as (room, store, link):
+        entry = await store.audit("api", "t", "device.action", {"device": "x"}, "running")
+        room.bus.publish("audit", entry.as_dict())
+        deadline = time.monotonic() + 5
+        while _queued_audit_ids(path) != [entry.id]:
+            assert time.monotonic() < deadline, _queued_audit_ids(path)
+            await asyncio.sleep(0.05)
+        # Its `done` is stored; the kill comes before the bus event that would queue it.
+        await link.stop()
+        await store.set_result(entry.id, "done")
 
-    store = Store(path)
-    await store.open()
-    room = Room(config, store)
-    await room.start()
-    link = SyncClient(room, config.sync, base_dir=tmp_path)
-    await link.start()
-    try:
+    async with _linked(tmp_path):
         deadline = time.monotonic() + 5
         while _queued_audit_ids(path) != [entry.id, entry.id]:
             assert time.monotonic() < deadline, _queued_audit_ids(path)
             await asyncio.sleep(0.05)
         await asyncio.sleep(0.3)
-    finally:
-        await link.stop()
-        await room.stop()
-        await store.close()
     with sqlite3.connect(path) as db:
         results = [
             json.loads(row[0])["data"]["result"]
