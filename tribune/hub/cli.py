@@ -59,8 +59,9 @@ def add_hub_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParse
     key = sub.add_parser(
         "publisher-key",
         help="print the hub's public key, for the rooms' [sync] hub_key_file",
-        description="The hub signs profile pushes with its publisher key (made on first use "
-        "in the data dir); rooms accept only pushes signed by it.",
+        description="The hub signs every command it sends (and each pushed profile) with its "
+        "publisher key, made on first use in the data dir; a room with this key in [sync] "
+        "hub_key_file runs only commands signed by it.",
     )
     key.set_defaults(handler=cmd_publisher_key)
 

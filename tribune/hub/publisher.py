@@ -1,4 +1,5 @@
-"""The hub's publisher key: an Ed25519 key in the data dir that signs profile pushes.
+"""The hub's publisher key: an Ed25519 key in the data dir that signs every command it sends
+(`tribune.sync.signing`) and each pushed profile.
 
 Made on first use (`DATA_DIR/publisher.key`, mode 0600); `tribune hub publisher-key` prints the
 public half for the rooms' `[sync] hub_key_file`.
