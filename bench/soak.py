@@ -56,9 +56,12 @@ At the end, healed and quiet again (`--settle-timeout`), the invariants:
   `harness_errors` the same for this process (the hub, the simulators);
 - `rss_slope_kb_per_min`: least-squares slope of VmRSS sampled every 2 s, pooled over the
   service's lives (each life its own intercept), with its standard error. A life's warm-up is
-  left out: its first `--warmup` seconds, and the time until its event bus has published
-  `REPLAY_EVENTS` (2000) events — the bus keeps that many for WebSocket clients to resume from,
-  so memory grows by design until the buffer is full (about five minutes at this run's pace);
+  left out: its first `--warmup` seconds, and the time until its event bus has published twice
+  `REPLAY_EVENTS` (2000) events — the bus keeps that many for WebSocket clients to resume from
+  (each a device snapshot), so memory grows by design until the buffer is full, and what it
+  holds settles only once every slot has been replaced: the snapshots of a room just started
+  are smaller than those of a room that has been through sources, routes and faults (about
+  seven minutes at this run's pace; a 10-minute run's longest life is just past it);
 - `fd_leak` and `task_leak`: the final quiet count less the baseline; `fd_leak_kinds` says of
   which kind (socket, pipe, pty, which file) the difference is.
 
@@ -770,7 +773,7 @@ async def _faults_then_checks(soak: Soak) -> dict[str, Any]:
     exit_code = await soak.service.stop()
     service_log = soak.service.log.read_text(errors="replace")
     scan = scan_log(service_log)
-    slope, stderr, used = rss_slope(soak.samples, settings.warmup, REPLAY_EVENTS)
+    slope, stderr, used = rss_slope(soak.samples, settings.warmup, 2 * REPLAY_EVENTS)
     baseline = soak.baseline
     assert baseline is not None
     quiet_ok = [q for q in soak.quiet if q.fds >= 0]

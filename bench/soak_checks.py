@@ -101,8 +101,9 @@ def rss_slope(
     """Pooled within-life least-squares slope of RSS (kB/min), its standard error, samples.
 
     A life's warm-up is its first `warmup` seconds and the time until its bus has published
-    `replay` events: the bus keeps that many for WebSocket clients to resume from (each a
-    device snapshot), so memory grows by design until the buffer is full."""
+    `replay` events: the bus keeps its last `REPLAY_EVENTS` for WebSocket clients to resume
+    from (each a device snapshot), so memory grows by design until that buffer is full and
+    has turned over once (the caller passes twice its size)."""
     lives: dict[int, list[Sample]] = {}
     for sample in samples:
         if sample.life_s >= warmup and (sample.bus_seq or 0) >= replay:
