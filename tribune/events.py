@@ -2,12 +2,15 @@
 
 A WebSocket client that reconnects says the last sequence number it saw; `since(seq)` gives
 everything after it, or None when the buffer no longer reaches back that far (the client then
-reloads the whole room state).
+reloads the whole room state). The buffer keeps each event as the text the WebSocket sends: a
+device snapshot as JSON takes a fraction of the memory of its dicts, and it is made once for
+every client instead of once per client.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections import deque
 from collections.abc import AsyncIterator
@@ -23,10 +26,19 @@ class RoomEvent:
     at: float
     kind: str
     data: dict[str, Any]
+    text: str  # the WebSocket message (`{"type": "event", ...}`), made once at publish
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {"seq": self.seq, "at": self.at, "kind": self.kind, "data": self.data}
+
+
+@dataclass(frozen=True, slots=True)
+class KeptEvent:
+    """An event as the replay buffer keeps it: its number and its WebSocket text."""
+
+    seq: int
+    text: str
 
 
 @dataclass(eq=False)
@@ -49,14 +61,18 @@ class EventBus:
 
     def __init__(self, history: int = REPLAY_EVENTS) -> None:
         self.seq = 0
-        self._history: deque[RoomEvent] = deque(maxlen=history)
+        self._history: deque[KeptEvent] = deque(maxlen=history)
         self._subscribers: set[Subscription] = set()
 
     def publish(self, kind: str, data: dict[str, Any]) -> RoomEvent:
         """Number and deliver an event."""
         self.seq += 1
-        event = RoomEvent(self.seq, time.time(), kind, data)
-        self._history.append(event)
+        at = time.time()
+        message = {"type": "event", "seq": self.seq, "at": at, "kind": kind, "data": data}
+        # `default=str`: whatever a publisher put in, publishing never fails for its text.
+        text = json.dumps(message, ensure_ascii=False, default=str)
+        event = RoomEvent(self.seq, at, kind, data, text)
+        self._history.append(KeptEvent(event.seq, event.text))
         for sub in list(self._subscribers):
             try:
                 sub.queue.put_nowait(event)
@@ -64,7 +80,7 @@ class EventBus:
                 sub.lagged = True  # the client resumes from its last seq or reloads
         return event
 
-    def since(self, seq: int) -> list[RoomEvent] | None:
+    def since(self, seq: int) -> list[KeptEvent] | None:
         """Events after `seq`, or None if some of them are no longer kept."""
         if seq >= self.seq:
             return []

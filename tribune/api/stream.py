@@ -15,7 +15,7 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from tribune.events import RoomEvent, Subscription
+from tribune.events import KeptEvent, Subscription
 from tribune.room import Room
 
 log = logging.getLogger(__name__)
@@ -53,16 +53,16 @@ async def _write(
     websocket: WebSocket,
     room: Room,
     subscription: Subscription,
-    backlog: list[RoomEvent] | None,
+    backlog: list[KeptEvent] | None,
     last: int,
     epoch: str,
 ) -> None:
     if backlog is None:
         last = await _send_snapshot(websocket, room, epoch)
     else:
-        for event in backlog:
-            await websocket.send_text(_event_text(event))
-            last = event.seq
+        for kept in backlog:
+            await websocket.send_text(kept.text)
+            last = kept.seq
     while True:
         event = await subscription.queue.get()
         if subscription.lagged:
@@ -74,7 +74,7 @@ async def _write(
             continue
         if event.seq <= last:
             continue
-        await websocket.send_text(_event_text(event))
+        await websocket.send_text(event.text)
         last = event.seq
 
 
@@ -84,12 +84,6 @@ async def _send_snapshot(websocket: WebSocket, room: Room, epoch: str) -> int:
     message["room"] = room.snapshot()
     await websocket.send_text(json.dumps(message, ensure_ascii=False))
     return seq
-
-
-def _event_text(event: RoomEvent) -> str:
-    message = {"type": "event", "seq": event.seq, "at": event.at, "kind": event.kind}
-    message["data"] = event.data
-    return json.dumps(message, ensure_ascii=False)
 
 
 async def _read_until_closed(websocket: WebSocket) -> None:
