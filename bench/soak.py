@@ -19,9 +19,10 @@ a child process with `[sync]` to a Mosquitto started here on a free loopback por
   3-15 s: past the reply timeout, so late replies arrive while the next request waits),
   `drop` (the next 1-3 replies never come), `busy` (the device answers busy for 2-12 s),
   `broker_restart` (SIGTERM to Mosquitto, 1-10 s down) and `kill9` (SIGKILL to the service,
-  restarted 0.3-3 s later; only in the first `--kill-until` of the faults, 0.3 by default, so the
-  last life of the service is long enough for its RSS slope, past its warm-up, to mean
-  something);
+  restarted 0.3-3 s later; only in the first `--kill-until` of the faults, by default while the
+  rest of the run is at least 70 % of it and 9 minutes — the first 18 minutes of an hour, the
+  first minute of ten — so the last life of the service is long enough for its RSS slope, past
+  its warm-up, to mean something);
 - intents as an instructor: scenes, sources, the switcher's volume and mute through the local
   API — loopback without a token as the panel (`X-Tribune-Origin: panel`), one in five with the
   api token — every 2 s on average; and as the hub: scenes and volume patches through the hub's
@@ -138,6 +139,8 @@ HUB_EVERY = 6.0
 HUB_TTL = 15.0
 HUB_EXPIRY_MARGIN = 5.0  # no result by deadline + this: the hub says `expired` (default 30 s)
 SAMPLE_EVERY = 2.0
+# The last life must outlast its warm-up (4000 events, about 8 minutes at this pace) by a minute.
+LAST_LIFE = 540.0
 QUIET_HOLD = 8.0  # s: longer than a reply timeout, its retry and the pause between
 QUIET_TIMEOUT = 90.0
 
@@ -170,7 +173,7 @@ class Settings:
     checkpoint_minutes: float
     settle_timeout: float
     warmup: float
-    kill_until: float  # kill -9 only in this first fraction of the run: the last life is long
+    kill_until: float | None  # kill -9 only in this first fraction (None: see `kill_window`)
     tracemalloc: Path | None = None
 
 
@@ -431,8 +434,7 @@ class Soak:
         """Whether the run is still in its kill -9 part (counted from the first fault)."""
         if self.faults_t0 is None:
             return False
-        into = time.monotonic() - self.faults_t0
-        return into < self.settings.kill_until * self.settings.minutes * 60
+        return time.monotonic() - self.faults_t0 < kill_window(self.settings)
 
     def _later(self, device: str | None, seconds: float, end: Callable[[], Awaitable[Any]]) -> None:
         """End a fault after `seconds` (or at once when healing)."""
@@ -836,6 +838,14 @@ async def _faults_then_checks(soak: Soak) -> dict[str, Any]:
     }
 
 
+def kill_window(settings: Settings) -> float:
+    """Seconds from the first fault during which `kill9` may be dealt."""
+    run = settings.minutes * 60
+    if settings.kill_until is not None:
+        return settings.kill_until * run
+    return max(0.0, run - max(0.7 * run, LAST_LIFE))
+
+
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
 
@@ -924,9 +934,10 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     parser.add_argument("--settle-timeout", type=float, default=90.0, metavar="S")
     parser.add_argument(
-        "--kill-until", type=float, default=0.3, metavar="F",
-        help="kill -9 only in this first fraction of the run, so the last life is long enough "
-        "for the RSS slope (1: all along)",
+        "--kill-until", type=float, default=None, metavar="F",
+        help="kill -9 only in this first fraction of the run (1: all along); by default while "
+        f"the rest of the run is at least 70%% of it and {LAST_LIFE:g} s, so the last life is "
+        "long enough for the RSS slope past its warm-up",
     )  # fmt: skip
     parser.add_argument(
         "--warmup", type=float, default=60.0, metavar="S",
