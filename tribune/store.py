@@ -443,6 +443,18 @@ class Store(SqliteThread):
             )
         return (None, None)
 
+    async def command_stored(self, command_id: str) -> str | None:
+        """The stored result (JSON) of a command id already run, without recording anything."""
+        return await self._call(self._command_stored, command_id)
+
+    def _command_stored(self, command_id: str) -> str | None:
+        row = (
+            self._conn()
+            .execute("SELECT result FROM commands WHERE id = ?", (command_id,))
+            .fetchone()
+        )
+        return None if row is None or row[0] is None else str(row[0])
+
     async def command_finish(self, command_id: str, status: str, result: dict[str, Any]) -> None:
         """Store what came of a command (sent again when the command is delivered again)."""
         await self._call(self._command_finish, command_id, status, result)

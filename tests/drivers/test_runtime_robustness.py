@@ -283,7 +283,34 @@ async def test_noise_without_a_terminator_does_not_spoil_the_retry() -> None:
         assert await rt.get("power") == "on"
         assert answered == 2  # the retry's answer was read
         assert rt.health.status is HealthStatus.ONLINE
-        assert rt.link.frame_errors == 1  # the noise, counted
+        assert rt.link.partial_drops == 1  # the noise, counted
+    finally:
+        await rt.stop()
+        server.close()
+
+
+async def test_a_reply_still_arriving_when_the_wait_ends_is_not_cut() -> None:
+    """A slow line: the first reply trickles in past the timeout. Its start must not be thrown
+    away while bytes are still coming (the rest would pass for a short frame of its own)."""
+    answered = 0
+
+    async def handle(line: str, writer: asyncio.StreamWriter) -> None:
+        nonlocal answered
+        answered += 1
+        if answered == 1:
+            for byte in b"PWR=1\r":
+                writer.write(bytes([byte]))
+                await asyncio.sleep(0.08)  # 0.48 s in all, past the 0.25 s timeout
+        else:
+            writer.write(b"PWR=1\r")
+
+    server, port = await serve_lines(handle)
+    rt = DeviceRuntime("d", line_profile(), f"tcp://127.0.0.1:{port}", poll=False)
+    await rt.start()
+    try:
+        assert await rt.get("power") == "on"
+        assert rt.link.partial_drops == 0
+        assert rt.link.frame_errors == 0
     finally:
         await rt.stop()
         server.close()

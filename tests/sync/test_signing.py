@@ -139,3 +139,22 @@ async def test_a_signature_that_is_not_text_is_a_malformed_command(room: Room) -
     answer = await _runner(room).handle(_payload({**_body(), "signature": 42}))
     assert answer["status"] == "failed"
     assert answer["detail"].startswith("malformed: signature")
+
+
+async def test_a_forged_copy_of_a_command_that_ran_gets_its_stored_result(room: Room) -> None:
+    runner = _runner(room)
+    body = _body()
+    done = await runner.handle(_payload(_signed(body)))
+    assert done["status"] == "done"
+    forged = {**body, "args": {"scene": "class-end"}}  # same id, unsigned, another scene
+    answer = await runner.handle(_payload(forged))
+    assert answer == done  # the hub's record of it is not overwritten with a `failed`
+    assert room.desired["projector"]["power"] == "on"
+
+
+async def test_nan_and_infinity_are_not_json(room: Room) -> None:
+    text = json.dumps({**_body(), "args": {"scene": "class-start", "x": float("nan")}})
+    assert "NaN" in text
+    answer = await _runner(room).handle(text.encode())
+    assert answer["status"] == "failed"
+    assert "NaN is not a JSON number" in answer["detail"]

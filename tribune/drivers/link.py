@@ -24,6 +24,9 @@ FrameFilter = Callable[[Frame], bool]
 TransportFactory = Callable[[str, LineSettings], Transport]
 
 
+PARTIAL_QUIET = 0.2  # s of silence after which unfinished bytes are taken for noise
+
+
 class DeviceLink:
     """Opens the transport, runs the session handshake, frames bytes and matches replies."""
 
@@ -60,7 +63,9 @@ class DeviceLink:
         self._lock = asyncio.Lock()
         self._discarding = False
         self._last_frame_at = 0.0
+        self._last_byte_at = 0.0
         self.late_frames = 0
+        self.partial_drops = 0  # unfinished frames given up on (noise that lost its end)
 
     @property
     def is_open(self) -> bool:
@@ -122,9 +127,9 @@ class DeviceLink:
                 async with asyncio.timeout(timeout):
                     return await future
             except TimeoutError as exc:
-                # An unfinished frame left now is noise or the start of a reply too late to
-                # count; kept, it would be glued to the front of the next reply and spoil it.
-                self._drop_partial("a request timed out")
+                # An unfinished frame the line has been quiet on is noise that lost its end;
+                # kept, it would be glued to the front of the next reply and spoil it.
+                self._drop_partial(PARTIAL_QUIET)
                 raise DeviceTimeoutError(f"{self.name}: no reply within {timeout:g} s") from exc
             finally:
                 self._pending = None
@@ -150,16 +155,23 @@ class DeviceLink:
                     await asyncio.sleep(min(quiet_until, started + limit) - now)
             finally:
                 self._discarding = False
-            self._drop_partial("the line went quiet")  # never to be finished
+            self._drop_partial(quiet)  # not if the limit ended it with bytes still coming
             return self.late_frames - before
 
-    def _drop_partial(self, why: str) -> None:
-        """Forget bytes that do not yet make a frame (counted as a frame error)."""
+    def _drop_partial(self, quiet: float) -> None:
+        """Forget bytes that do not make a frame, when nothing has arrived for `quiet` s (a
+        frame still arriving, a slow reply or an event, is left to finish)."""
         pending = self._deframer.pending
-        if pending:
+        silent = asyncio.get_running_loop().time() - self._last_byte_at
+        if pending and silent >= quiet:
             self._deframer.clear()
-            self.frame_errors += 1
-            log.info("%s: dropped %d bytes of an unfinished frame (%s)", self.name, pending, why)
+            self.partial_drops += 1
+            log.info(
+                "%s: dropped %d bytes that never became a frame (quiet for %.1f s)",
+                self.name,
+                pending,
+                silent,
+            )
 
     async def send_only(self, payload: bytes) -> None:
         """Send a request that gets no reply."""
@@ -189,6 +201,7 @@ class DeviceLink:
 
     def _receive(self, data: bytes) -> None:
         log.debug("%s << %r", self.name, data)
+        self._last_byte_at = asyncio.get_running_loop().time()
         if self._discarding:
             self._last_frame_at = asyncio.get_running_loop().time()
         for item in self._deframer.feed(data):

@@ -190,7 +190,7 @@ class SyncClient:
         path = (self.base_dir / self.settings.hub_key_file).expanduser()
         try:
             return load_public_key(path.read_bytes())
-        except (OSError, ValueError) as exc:
+        except Exception as exc:  # unreadable, not PEM, an algorithm cryptography cannot load
             # The room runs on; hub commands are refused, and their results say why.
             log.error("sync.hub_key_file %s: %s; hub commands will be refused", path, exc)
             return None

@@ -71,7 +71,7 @@ def parse_command(payload: bytes, room_id: str) -> Command:
     if len(payload) > MAX_PAYLOAD:
         raise MalformedCommandError(f"payload of {len(payload)} bytes (limit {MAX_PAYLOAD})")
     try:
-        data = json.loads(payload)
+        data = json.loads(payload, parse_constant=_no_constant)
     except (UnicodeDecodeError, ValueError) as exc:
         raise MalformedCommandError(f"not JSON: {exc}") from None
     except RecursionError:  # `[[[[...` a few thousand deep
@@ -125,6 +125,11 @@ def parse_command(payload: bytes, room_id: str) -> Command:
         signature,
         command_message(data),
     )
+
+
+def _no_constant(name: str) -> Any:
+    """NaN and Infinity are not JSON (RFC 8259), nor part of a signed command."""
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def nested_deeper_than(data: Any, limit: int) -> bool:
@@ -182,10 +187,15 @@ class CommandRunner:
             return result(exc.command_id, "failed", f"malformed: {exc}")
         refusal = self._refuse_unsigned(command)
         if refusal is not None:
-            # Not recorded: a forged copy must not stop the hub's own command of that id.
+            # Not recorded: a forged copy must not stop the hub's own command of that id; and
+            # a copy of one that ran gets its stored result, not a `failed` to overwrite it.
             log.warning("hub command %s (%s) refused: %s", command.id, command.action, refusal)
             if recorded is not None:
                 recorded()
+            stored_result = await self.room.store.command_stored(command.id)
+            if stored_result is not None:
+                earlier: dict[str, Any] = json.loads(stored_result)
+                return earlier
             return result(command.id, "failed", refusal)
         status, stored = await self.room.store.command_begin(command.id, command.action)
         if recorded is not None:
