@@ -19,6 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from tribune.config import RoomConfig, load_config
+from tribune.drivers.transport import quiet_serial_faults
 from tribune.errors import ConfigError
 from tribune.liveness import RoomHealth
 from tribune.profiles.store import ProfileStore
@@ -139,6 +140,7 @@ async def run_service(
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    loop.set_exception_handler(quiet_serial_faults)
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     tasks: list[asyncio.Task[Any]] = []

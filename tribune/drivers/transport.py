@@ -305,3 +305,19 @@ def open_transport(url: str, settings: LineSettings | None = None) -> Transport:
     raise ConfigError(
         f"unsupported port {url!r}: use a device path, tcp://, socket://, rfc2217:// or usb://"
     )
+
+
+def quiet_serial_faults(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """The loop's exception handler: pyserial-asyncio reports a read or write that failed on a
+    vanished adapter (EIO, ENXIO when it is pulled out mid-write) as a fatal error with a
+    traceback; the link already takes it as the port lost and reconnects, so it is logged as
+    one plain warning. Anything else goes to asyncio's default handler."""
+    exc = context.get("exception")
+    message = str(context.get("message", ""))
+    if message.endswith("error on serial transport") and isinstance(
+        exc, OSError | serial.SerialException
+    ):
+        port = getattr(getattr(context.get("transport"), "serial", None), "port", None) or "?"
+        log.warning("%s: %s (unplugged?); reconnecting", port, exc)
+        return
+    loop.default_exception_handler(context)
