@@ -35,6 +35,13 @@ async def test_intent_and_desired_state_survive_reopening(tmp_path: Path) -> Non
 async def test_pragmas(tmp_path: Path) -> None:
     store = Store(tmp_path / "t.db")
     await store.open()
+
+    def pragma(name: str) -> object:
+        return store._conn().execute(f"PRAGMA {name}").fetchone()[0]
+
+    # Per connection, so asked on the store's own: FULL (2), a bounded page cache in KiB.
+    assert await store._call(pragma, "synchronous") == 2
+    assert await store._call(pragma, "cache_size") == -Store.CACHE_KIB
     await store.close()
     db = sqlite3.connect(tmp_path / "t.db")
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

@@ -23,6 +23,8 @@ class SqliteThread:
     SCHEMA: ClassVar[str] = ""
     SYNCHRONOUS: ClassVar[Literal["FULL", "NORMAL"]] = "FULL"
     THREAD_NAME: ClassVar[str] = "sqlite"
+    # The page cache's bound in KiB; None keeps SQLite's (2000 KiB per connection).
+    CACHE_KIB: ClassVar[int | None] = None
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -39,6 +41,8 @@ class SqliteThread:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute(f"PRAGMA synchronous={self.SYNCHRONOUS}")
         db.execute("PRAGMA busy_timeout=5000")
+        if self.CACHE_KIB is not None:
+            db.execute(f"PRAGMA cache_size=-{int(self.CACHE_KIB)}")
         db.executescript(self.SCHEMA)
         self._after_open(db)
         self._db = db
