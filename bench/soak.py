@@ -670,7 +670,13 @@ async def run(settings: Settings, logs: Path | None) -> dict[str, Any]:
 
 def _keep_logs(scratch: Path, logs: Path) -> None:
     logs.mkdir(parents=True, exist_ok=True)
-    for name in ("service/service.log", "broker/mosquitto.log", "room.toml", "soak.log"):
+    for name in (
+        "service/service.log",
+        "broker/mosquitto.log",
+        "room.toml",
+        "soak.log",
+        "samples.csv",
+    ):
         source = scratch / name
         if source.exists():
             (logs / source.name).write_bytes(source.read_bytes())
@@ -713,6 +719,12 @@ async def _soak(
             await service.stop()
             text = "\n".join(soak.log) + "\n"
             await asyncio.to_thread((scratch / "soak.log").write_text, text, encoding="utf-8")
+            rows = ["pid,life_s,at_s,rss_kb,fds,bus_seq"] + [
+                f"{s.pid},{s.life_s:.1f},{s.at_s:.1f},{s.rss_kb},{s.fds},{s.bus_seq or ''}"
+                for s in soak.samples
+            ]
+            text = "\n".join(rows) + "\n"
+            await asyncio.to_thread((scratch / "samples.csv").write_text, text, encoding="utf-8")
 
 
 async def _faults_then_checks(soak: Soak) -> dict[str, Any]:
@@ -924,7 +936,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=10.0, metavar="N")
     parser.add_argument("--seed", type=int, default=1, metavar="S")
     parser.add_argument("--json-out", type=Path, metavar="FILE", help="also write the report here")
-    parser.add_argument("--logs", type=Path, metavar="DIR", help="keep the service's log here")
+    parser.add_argument(
+        "--logs",
+        type=Path,
+        metavar="DIR",
+        help="keep the service, broker and run logs and the RSS/fd samples (samples.csv) here",
+    )
     parser.add_argument(
         "--fault-interval", type=float, default=4.0, metavar="S", help="mean seconds between faults"
     )
