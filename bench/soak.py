@@ -56,13 +56,17 @@ At the end, healed and quiet again (`--settle-timeout`), the invariants:
   and CRITICAL records (paho's "connection reset" when the broker goes, say), with samples;
   `harness_errors` the same for this process (the hub, the simulators);
 - `rss_slope_kb_per_min`: least-squares slope of VmRSS sampled every 2 s, pooled over the
-  service's lives (each life its own intercept), with its standard error. A life's warm-up is
+  service's lives (each life its own intercept), with its standard error (Newey-West: RSS moves
+  in pages and steps, so neighbouring samples are not independent). A life's warm-up is
   left out: its first `--warmup` seconds, and the time until its event bus has published twice
   `REPLAY_EVENTS` (2000) events — the bus keeps that many for WebSocket clients to resume from
   (each a device snapshot), so memory grows by design until the buffer is full, and what it
   holds settles only once every slot has been replaced: the snapshots of a room just started
   are smaller than those of a room that has been through sources, routes and faults (about
   seven minutes at this run's pace; a 10-minute run's longest life is just past it);
+  `rss_settling`: the longest life past its warm-up — its minutes, the RSS it gained (median of
+  the last minute less the first), and the slope of each third: a leak keeps its pace, memory
+  settling slows down;
 - `fd_leak` and `task_leak`: the final quiet count less the baseline; `fd_leak_kinds` says of
   which kind (socket, pipe, pty, which file) the difference is.
 
@@ -105,6 +109,7 @@ from soak_checks import (
     read_hub_events,
     read_room_db,
     rss_curve,
+    rss_settling,
     rss_slope,
     scan_log,
     scene_effects,
@@ -823,6 +828,7 @@ async def _faults_then_checks(soak: Soak) -> dict[str, Any]:
         "rss_slope_kb_per_min": _round(slope),
         "rss_slope_stderr_kb_per_min": _round(stderr),
         "rss_samples": used,
+        "rss_settling": rss_settling(soak.samples, settings.warmup, 2 * REPLAY_EVENTS),
         "rss_kb": {
             "first": rss[0] if rss else None,
             "last": rss[-1] if rss else None,

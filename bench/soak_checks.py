@@ -95,10 +95,14 @@ class Sample:
     bus_seq: int | None = None  # `tribune_events_seq`: events this life published
 
 
-def rss_slope(
-    samples: list[Sample], warmup: float, replay: int
-) -> tuple[float | None, float | None, int]:
-    """Pooled within-life least-squares slope of RSS (kB/min), its standard error, samples.
+# RSS moves in pages and in steps (a new high of the heap's fluctuations stays resident), so
+# consecutive samples are not independent: the slope's standard error is Newey-West's, with
+# Bartlett weights over this many seconds of lags.
+SLOPE_LAG_S = 60.0
+
+
+def measured_lives(samples: list[Sample], warmup: float, replay: int) -> list[list[Sample]]:
+    """Each life's samples past its warm-up (lives with fewer than 5 such samples left out).
 
     A life's warm-up is its first `warmup` seconds and the time until its bus has published
     `replay` events: the bus keeps its last `REPLAY_EVENTS` for WebSocket clients to resume
@@ -108,26 +112,74 @@ def rss_slope(
     for sample in samples:
         if sample.life_s >= warmup and (sample.bus_seq or 0) >= replay:
             lives.setdefault(sample.pid, []).append(sample)
-    sxy = sxx = 0.0
-    used = 0
+    return [life for life in lives.values() if len(life) >= 5]
+
+
+def rss_slope(
+    samples: list[Sample], warmup: float, replay: int
+) -> tuple[float | None, float | None, int]:
+    """Pooled within-life least-squares slope of RSS (kB/min), its standard error, samples.
+
+    Each life has its own intercept; the error is autocorrelation-robust (`SLOPE_LAG_S`)."""
     groups: list[tuple[list[float], list[float]]] = []
-    for life in lives.values():
-        if len(life) < 5:
-            continue
+    sxx = sxy = 0.0
+    for life in measured_lives(samples, warmup, replay):
         xs = [s.at_s / 60 for s in life]
         ys = [float(s.rss_kb) for s in life]
         mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
-        groups.append(([x - mx for x in xs], [y - my for y in ys]))
-        sxy += sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True))
-        sxx += sum((x - mx) ** 2 for x in xs)
-        used += len(life)
+        dx, dy = [x - mx for x in xs], [y - my for y in ys]
+        groups.append((dx, dy))
+        sxy += sum(x * y for x, y in zip(dx, dy, strict=True))
+        sxx += sum(x * x for x in dx)
+    used = sum(len(dx) for dx, _ in groups)
     if sxx == 0:
         return None, None, used
     slope = sxy / sxx
-    residual = sum((y - slope * x) ** 2 for dx, dy in groups for x, y in zip(dx, dy, strict=True))
-    freedom = used - len(groups) - 1
-    stderr = math.sqrt(residual / freedom / sxx) if freedom > 0 else None
-    return slope, stderr, used
+    # Newey-West: the variance of sum(dx * residual), its autocovariances weighted down
+    # linearly to zero at SLOPE_LAG_S, within each life (lives are independent).
+    variance = 0.0
+    for dx, dy in groups:
+        scores = [x * (y - slope * x) for x, y in zip(dx, dy, strict=True)]
+        step_s = (dx[-1] - dx[0]) * 60 / (len(dx) - 1)
+        lags = min(len(scores) - 1, round(SLOPE_LAG_S / step_s)) if step_s > 0 else 0
+        variance += sum(u * u for u in scores)
+        for lag in range(1, lags + 1):
+            weight = 1 - lag / (lags + 1)
+            variance += 2 * weight * sum(a * b for a, b in zip(scores[lag:], scores, strict=False))
+    return slope, math.sqrt(max(variance, 0.0)) / sxx, used
+
+
+def rss_settling(samples: list[Sample], warmup: float, replay: int) -> dict[str, Any] | None:
+    """The longest measured life past its warm-up: how long, how much RSS it gained (median of
+    its last minute less that of its first), and the slope of each third of it — a leak keeps
+    its pace, an allocator settling (new highs ever rarer) slows down."""
+    lives = measured_lives(samples, warmup, replay)
+    if not lives:
+        return None
+    life = max(lives, key=lambda one: one[-1].at_s - one[0].at_s)
+    first, last = life[0].at_s, life[-1].at_s
+
+    def median_kb(window: list[Sample]) -> float:
+        values = sorted(s.rss_kb for s in window)
+        middle = len(values) // 2
+        return float(
+            values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+        )
+
+    head = [s for s in life if s.at_s <= first + 60] or life[:1]
+    tail = [s for s in life if s.at_s >= last - 60] or life[-1:]
+    span = last - first
+    thirds: list[float | None] = []
+    for part in range(3):
+        low, high = first + span * part / 3, first + span * (part + 1) / 3
+        window = [s for s in life if low <= s.at_s <= high]
+        slope, _, _ = rss_slope(window, 0.0, 0)
+        thirds.append(None if slope is None else round(slope, 2))
+    return {
+        "minutes": round(span / 60, 1),
+        "growth_kb": round(median_kb(tail) - median_kb(head), 1),
+        "slope_by_third_kb_per_min": thirds,
+    }
 
 
 def lives_summary(samples: list[Sample]) -> list[dict[str, Any]]:

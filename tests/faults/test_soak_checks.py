@@ -9,7 +9,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
-from soak_checks import Sample, check_events, rss_slope
+from soak_checks import Sample, check_events, rss_settling, rss_slope
 from soak_room import ROOM_ID, CountingHubStore
 
 from tribune.hub.store import Incoming
@@ -85,3 +85,40 @@ def test_rss_slope_finds_a_leak_and_calls_a_flat_life_flat() -> None:
     slope, _, _ = rss_slope(leaking, warmup=60.0, replay=2000)
     assert slope is not None
     assert abs(slope - 300) < 1
+
+
+def test_rss_slope_error_widens_for_a_step_not_for_a_page_a_minute() -> None:
+    # One 64 kB step in ten minutes: neighbouring samples share their residual, so the error
+    # is several times what independent samples would give (0.23 kB/min).
+    step = _life(1, 0.0, [70_000 + (64 if i >= 150 else 0) for i in range(330)])
+    slope, stderr, _ = rss_slope(step, warmup=60.0, replay=2000)
+    assert slope is not None
+    assert stderr is not None
+    assert stderr > 1.0
+    # A page every 30 s, steadily: a leak, told from zero by many errors.
+    pages = _life(2, 0.0, [70_000 + 4 * (i // 15) for i in range(330)])
+    slope, stderr, _ = rss_slope(pages, warmup=60.0, replay=2000)
+    assert slope is not None
+    assert stderr is not None
+    assert abs(slope - 8.0) < 0.5
+    assert slope > 100 * stderr
+
+
+def test_rss_settling_tells_a_leak_from_memory_settling() -> None:
+    leak = _life(1, 0.0, [70_000 + 4 * (i // 15) for i in range(930)])  # 31 minutes
+    found = rss_settling(leak, warmup=60.0, replay=2000)
+    assert found is not None
+    assert found["minutes"] == 30.0
+    assert 220 <= found["growth_kb"] <= 240  # medians of the first and last minute
+    assert all(abs(third - 8.0) < 1 for third in found["slope_by_third_kb_per_min"])
+    # New highs ever rarer (at 1, 2, 4, 8, 16 minutes): fast first, level last.
+    steps = [30, 60, 120, 240, 480]
+    settling = _life(2, 0.0, [70_000 + 4 * sum(i >= s for s in steps) for i in range(930)])
+    found = rss_settling(settling, warmup=60.0, replay=2000)
+    assert found is not None
+    first, _, last = found["slope_by_third_kb_per_min"]
+    assert last == 0.0
+    assert first > 0.5
+    # The longest life is the one measured; nothing measured, nothing said.
+    assert rss_settling(settling + _life(3, 2000.0, [70_000] * 100), 60.0, 2000) == found
+    assert rss_settling(_life(4, 0.0, [70_000] * 20), 60.0, 2000) is None
