@@ -65,8 +65,8 @@ At the end, healed and quiet again (`--settle-timeout`), the invariants:
   are smaller than those of a room that has been through sources, routes and faults (about
   seven minutes at this run's pace; a 10-minute run's longest life is just past it);
   `rss_settling`: the longest life past its warm-up — its minutes, the RSS it gained (median of
-  the last minute less the first), and the slope of each third: a leak keeps its pace, memory
-  settling slows down;
+  the last minute less the first) and how much of that was anonymous memory (`RssAnon`), and
+  the slope of each third: a leak keeps its pace, memory settling slows down;
 - `fd_leak` and `task_leak`: the final quiet count less the baseline; `fd_leak_kinds` says of
   which kind (socket, pipe, pty, which file) the difference is.
 
@@ -503,10 +503,10 @@ class Soak:
                 reading = _read_process(pid)
                 metrics = await self._metrics()
                 if reading is not None and self.service.pid == pid:
-                    rss, fds = reading
+                    rss, fds, anon = reading
                     life = time.monotonic() - self.service.started_at
                     bus = metrics.get("tribune_events_seq")
-                    self.samples.append(Sample(pid, life, self.now(), rss, fds, bus))
+                    self.samples.append(Sample(pid, life, self.now(), rss, fds, bus, anon))
                 if "tribune_asyncio_tasks" in metrics:
                     self.tasks_seen.append((self.now(), metrics["tribune_asyncio_tasks"]))
             await asyncio.sleep(SAMPLE_EVERY)
@@ -603,15 +603,18 @@ def _clear(faults: Any, name: str) -> Awaitable[None]:
     return clear()
 
 
-def _read_process(pid: int) -> tuple[int, int] | None:
-    """(VmRSS in kB, open fds) of `pid`, or None when it is gone."""
+def _read_process(pid: int) -> tuple[int, int, int | None] | None:
+    """(VmRSS in kB, open fds, RssAnon in kB) of `pid`, or None when it is gone."""
     try:
         status = Path(f"/proc/{pid}/status").read_text()
         fds = len(os.listdir(f"/proc/{pid}/fd"))
     except OSError:
         return None
     found = re.search(r"^VmRSS:\s+(\d+) kB", status, re.M)
-    return (int(found.group(1)), fds) if found else None
+    anon = re.search(r"^RssAnon:\s+(\d+) kB", status, re.M)
+    if found is None:
+        return None
+    return int(found.group(1)), fds, int(anon.group(1)) if anon else None
 
 
 def _fd_kinds(pid: int) -> dict[str, int]:
@@ -724,8 +727,9 @@ async def _soak(
             await service.stop()
             text = "\n".join(soak.log) + "\n"
             await asyncio.to_thread((scratch / "soak.log").write_text, text, encoding="utf-8")
-            rows = ["pid,life_s,at_s,rss_kb,fds,bus_seq"] + [
-                f"{s.pid},{s.life_s:.1f},{s.at_s:.1f},{s.rss_kb},{s.fds},{s.bus_seq or ''}"
+            rows = ["pid,life_s,at_s,rss_kb,fds,bus_seq,anon_kb"] + [
+                f"{s.pid},{s.life_s:.1f},{s.at_s:.1f},{s.rss_kb},{s.fds},{s.bus_seq or ''},"
+                f"{s.anon_kb or ''}"
                 for s in soak.samples
             ]
             text = "\n".join(rows) + "\n"

@@ -93,6 +93,7 @@ class Sample:
     rss_kb: int
     fds: int
     bus_seq: int | None = None  # `tribune_events_seq`: events this life published
+    anon_kb: int | None = None  # RssAnon: the heap's part of rss_kb (the rest: mapped files)
 
 
 # RSS moves in pages and in steps (a new high of the heap's fluctuations stays resident), so
@@ -151,23 +152,16 @@ def rss_slope(
 
 def rss_settling(samples: list[Sample], warmup: float, replay: int) -> dict[str, Any] | None:
     """The longest measured life past its warm-up: how long, how much RSS it gained (median of
-    its last minute less that of its first), and the slope of each third of it — a leak keeps
-    its pace, an allocator settling (new highs ever rarer) slows down."""
+    its last minute less that of its first) and how much of that was anonymous memory (the
+    heap, not pages of mapped files), and the slope of each third of it — a leak keeps its
+    pace, an allocator settling (new highs ever rarer) slows down."""
     lives = measured_lives(samples, warmup, replay)
     if not lives:
         return None
     life = max(lives, key=lambda one: one[-1].at_s - one[0].at_s)
     first, last = life[0].at_s, life[-1].at_s
-
-    def median_kb(window: list[Sample]) -> float:
-        values = sorted(s.rss_kb for s in window)
-        middle = len(values) // 2
-        return float(
-            values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
-        )
-
-    head = [s for s in life if s.at_s <= first + 60] or life[:1]
-    tail = [s for s in life if s.at_s >= last - 60] or life[-1:]
+    head = [s for s in life if s.at_s <= first + 60]
+    tail = [s for s in life if s.at_s >= last - 60]
     span = last - first
     thirds: list[float | None] = []
     for part in range(3):
@@ -175,11 +169,26 @@ def rss_settling(samples: list[Sample], warmup: float, replay: int) -> dict[str,
         window = [s for s in life if low <= s.at_s <= high]
         slope, _, _ = rss_slope(window, 0.0, 0)
         thirds.append(None if slope is None else round(slope, 2))
+    anon_head = [s.anon_kb for s in head if s.anon_kb is not None]
+    anon_tail = [s.anon_kb for s in tail if s.anon_kb is not None]
     return {
         "minutes": round(span / 60, 1),
-        "growth_kb": round(median_kb(tail) - median_kb(head), 1),
+        "growth_kb": round(
+            _median([s.rss_kb for s in tail]) - _median([s.rss_kb for s in head]), 1
+        ),
+        "anon_growth_kb": round(_median(anon_tail) - _median(anon_head), 1)
+        if anon_head and anon_tail
+        else None,
         "slope_by_third_kb_per_min": thirds,
     }
+
+
+def _median(values: list[int]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return float(ordered[middle])
+    return (ordered[middle - 1] + ordered[middle]) / 2
 
 
 def lives_summary(samples: list[Sample]) -> list[dict[str, Any]]:

@@ -4,6 +4,7 @@ it, and one that does not."""
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +112,7 @@ def test_rss_settling_tells_a_leak_from_memory_settling() -> None:
     assert found["minutes"] == 30.0
     assert 220 <= found["growth_kb"] <= 240  # medians of the first and last minute
     assert all(abs(third - 8.0) < 1 for third in found["slope_by_third_kb_per_min"])
+    assert found["anon_growth_kb"] is None  # readings without RssAnon
     # New highs ever rarer (at 1, 2, 4, 8, 16 minutes): fast first, level last.
     steps = [30, 60, 120, 240, 480]
     settling = _life(2, 0.0, [70_000 + 4 * sum(i >= s for s in steps) for i in range(930)])
@@ -122,3 +124,16 @@ def test_rss_settling_tells_a_leak_from_memory_settling() -> None:
     # The longest life is the one measured; nothing measured, nothing said.
     assert rss_settling(settling + _life(3, 2000.0, [70_000] * 100), 60.0, 2000) == found
     assert rss_settling(_life(4, 0.0, [70_000] * 20), 60.0, 2000) is None
+
+
+def test_rss_settling_says_how_much_was_the_heap() -> None:
+    # The mapped files hold still at 23 MB: every kB gained is anonymous memory.
+    leak = _life(1, 0.0, [70_000 + 4 * (i // 15) for i in range(930)])
+    found = rss_settling([replace(s, anon_kb=s.rss_kb - 23_000) for s in leak], 60.0, 2000)
+    assert found is not None
+    assert found["anon_growth_kb"] == found["growth_kb"]
+    # A library's pages read in for the first time: RSS grows, the heap does not.
+    found = rss_settling([replace(s, anon_kb=47_000) for s in leak], 60.0, 2000)
+    assert found is not None
+    assert found["growth_kb"] > 200
+    assert found["anon_growth_kb"] == 0.0
