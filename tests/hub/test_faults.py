@@ -362,12 +362,17 @@ class RoomProcess:
         return self.log.read_text(errors="replace")[-2000:] if self.log.exists() else ""
 
 
-async def listed_status(hub: RunningHub, want: str) -> dict[str, Any] | None:
-    """The room's row in `GET /rooms` when its status is `want`."""
+async def listed_status(
+    hub: RunningHub, want: str, *, with_state: bool = False
+) -> dict[str, Any] | None:
+    """The room's row in `GET /rooms` when its status is `want` (and, `with_state`, once the
+    hub has its state too: the status message can come in a moment before it)."""
     answer = await hub.http.get("/api/v1/rooms")
     assert answer.status_code == 200, answer.text
     rows = [r for r in answer.json()["rooms"] if r["id"] == KILLED]
-    return rows[0] if rows and rows[0]["status"] == want else None
+    if not rows or rows[0]["status"] != want:
+        return None
+    return None if with_state and rows[0]["revision"] is None else rows[0]
 
 
 async def test_a_killed_room_is_offline_in_the_hub_by_its_last_will_and_online_again_after(
@@ -380,7 +385,9 @@ async def test_a_killed_room_is_offline_in_the_hub_by_its_last_will_and_online_a
         await linked(hub.link.connected)
         room.start()
         online = await eventually(
-            lambda: listed_status(hub, "online"), timeout=30, what="the room online"
+            lambda: listed_status(hub, "online", with_state=True),
+            timeout=30,
+            what="the room online, its state in the hub",
         )
 
         room.send(signal.SIGKILL)
